@@ -1,0 +1,372 @@
+/*
+ * prorl_kernels.h — the numeric kernels of the ProRL engine.
+ *
+ * Float32, row-major, caller-owned buffers. Kernels never allocate, print or
+ * exit. Every forward has its backward beside it; backward kernels ACCUMULATE
+ * (+=) into gradient buffers, the caller zeroes them. Each fast kernel has a
+ * `_naive` twin: plain loops with the same contract, kept as the reference
+ * the fast one is tested against.
+ *
+ * Argument order: outputs, buffers saved for backward, inputs, scalars, dims.
+ *
+ * Dimension glossary
+ *   N  rows (batch × positions, flattened)     C  width of a row
+ *   I  input width of a linear layer           O  output width of a linear layer
+ *   B  batch (query rows of attention)         G  query rows per key/value entry
+ *   Tq query positions                         Tk key positions
+ *   H  heads                                   D  head width
+ *   V  vocabulary or catalogue size            M, K  GEMM dims (C[M,N] = A[M,K]·B[K,N])
+ *
+ * Determinism: every kernel partitions work by the index that owns each
+ * write and sums in a fixed order, so results are bit-identical for any
+ * thread count. They may differ between SIMD levels (AVX-512, AVX2, scalar).
+ *
+ * Thread safety: kernels may be called from several threads at once. The
+ * GEMM serialises callers on its packing buffers; everything else is
+ * re-entrant.
+ */
+#ifndef PRORL_KERNELS_H
+#define PRORL_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Threads and SIMD level                                             */
+/* ------------------------------------------------------------------ */
+
+/** Number of threads kernels use; n <= 0 means one per core. */
+void pk_set_num_threads(int n);
+int pk_get_num_threads(void);
+/** 1 when the library was built with OpenMP, 0 otherwise. */
+int pk_openmp_enabled(void);
+
+enum { PK_SIMD_SCALAR = 0, PK_SIMD_AVX2 = 1, PK_SIMD_AVX512 = 2 };
+/** Best SIMD level this CPU supports. */
+int pk_simd_supported(void);
+/** Force a SIMD level (clamped to what the CPU supports); for tests and benchmarks. */
+void pk_set_simd_level(int level);
+int pk_get_simd_level(void);
+/** Human-readable name of a SIMD level ("avx512", "avx2", "scalar"). */
+const char *pk_simd_name(int level);
+
+/* ------------------------------------------------------------------ */
+/* GEMM                                                               */
+/* ------------------------------------------------------------------ */
+
+/**
+ * C[M,N] = alpha · op(A)[M,K] · op(B)[K,N] + beta · C.
+ * op(A) = A (row-major, lda ≥ K) or, with trans_a, Aᵀ where A is [K,M] (lda ≥ M);
+ * op(B) = B ([K,N], ldb ≥ N) or, with trans_b, Bᵀ where B is [N,K] (ldb ≥ K).
+ * beta == 0 never reads C (it may hold NaN). Packed, cache-blocked, with
+ * AVX-512 / AVX2+FMA / scalar micro-kernels. K == 0 scales C by beta.
+ */
+void pk_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
+             const float *A, int lda, const float *B, int ldb, float beta,
+             float *C, int ldc);
+void pk_gemm_naive(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                   const float *A, int lda, const float *B, int ldb,
+                   float beta, float *C, int ldc);
+
+/* ------------------------------------------------------------------ */
+/* Linear layer                                                       */
+/* ------------------------------------------------------------------ */
+
+/**
+ * out[N,O] = inp[N,I] · weight[O,I]ᵀ + bias[O]   (bias may be NULL).
+ * Matches torch.nn.functional.linear.
+ */
+void pk_matmul_fwd(float *out, const float *inp, const float *weight,
+                   const float *bias, int N, int I, int O);
+/**
+ * dinp[N,I] += dout · weight;  dweight[O,I] += doutᵀ · inp;  dbias[O] += Σ_n dout[n].
+ * Any of dinp, dweight, dbias may be NULL to skip it.
+ */
+void pk_matmul_bwd(float *dinp, float *dweight, float *dbias,
+                   const float *dout, const float *inp, const float *weight,
+                   int N, int I, int O);
+void pk_matmul_fwd_naive(float *out, const float *inp, const float *weight,
+                         const float *bias, int N, int I, int O);
+void pk_matmul_bwd_naive(float *dinp, float *dweight, float *dbias,
+                         const float *dout, const float *inp,
+                         const float *weight, int N, int I, int O);
+/** dbias[C] += Σ_n x[n,C]  (column sums, fixed order). */
+void pk_column_sum(float *dbias, const float *x, int N, int C);
+
+/* ------------------------------------------------------------------ */
+/* Multi-head attention                                               */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Shape and options of one attention call. Query batch row b attends to
+ * key/value entry b / kv_group (so G rollouts can share one encoder output).
+ * Layouts, with heads interleaved in a row as in HF/RecBole ([.., H*D]):
+ *   q   [B, Tq, ·] row stride q_stride   (≥ H*D), batch stride Tq*q_stride
+ *   k,v [B/G, Tk_cap, ·] row stride kv_stride, batch stride Tk_cap*kv_stride
+ *   out [B, Tq, ·] row stride out_stride
+ *   probs (saved for backward) [B, H, Tq, Tk] contiguous
+ *   bias [H, Tq, Tk] additive (T5 relative positions), shared by the batch
+ * Masks: key j of entry e is visible when j < kv_len[e] (NULL: all Tk) and,
+ * with causal, when j ≤ i. Query rows i ≥ q_len[b] (NULL: all Tq) are not
+ * computed; their outputs and probabilities are written as zeros. A row with
+ * no visible key gives zeros, never NaN.
+ * scores = scale · q·kᵀ + bias; p = softmax(scores); out = dropout(p) · v.
+ * Dropout (training) keeps a probability with chance 1 − dropout_p and
+ * scales it by 1/(1 − dropout_p), from the counter-based stream (seed,
+ * stream); index of element (b,h,i,j) is ((b·H + h)·Tq + i)·Tk + j.
+ */
+typedef struct pk_attention_desc {
+    int B, kv_group, Tq, Tk, Tk_cap, H, D;
+    int q_stride, kv_stride, out_stride;
+    const int *kv_len;
+    const int *q_len;
+    int causal;
+    float scale;
+    const float *bias;
+    float dropout_p;
+    uint64_t seed, stream;
+} pk_attention_desc;
+
+/**
+ * Forward: writes out and probs (pre-dropout probabilities). scratch
+ * [B,H,Tq,Tk] receives the dropped probabilities and is needed only when
+ * dropout_p > 0 (else it may be NULL).
+ */
+void pk_attention_fwd(float *out, float *probs, float *scratch, const float *q,
+                      const float *k, const float *v,
+                      const pk_attention_desc *d);
+/**
+ * Backward: dq, dk, dv accumulate with the layouts of q, k, v (dk, dv summed
+ * over the kv_group rows sharing an entry, in row order). dbias [H,Tq,Tk]
+ * accumulates the sum over the batch. scratch [B,H,Tq,Tk] is always needed
+ * (it ends holding dscores). Any of dq, dk, dv, dbias may be NULL.
+ */
+void pk_attention_bwd(float *dq, float *dk, float *dv, float *dbias,
+                      float *scratch, const float *dout, const float *probs,
+                      const float *q, const float *k, const float *v,
+                      const pk_attention_desc *d);
+void pk_attention_fwd_naive(float *out, float *probs, float *scratch,
+                            const float *q, const float *k, const float *v,
+                            const pk_attention_desc *d);
+void pk_attention_bwd_naive(float *dq, float *dk, float *dv, float *dbias,
+                            float *scratch, const float *dout,
+                            const float *probs, const float *q,
+                            const float *k, const float *v,
+                            const pk_attention_desc *d);
+/**
+ * One decoding step over a key/value cache: d->Tq must be 1 and d->causal 0;
+ * d->Tk is the number of cached positions to attend to, d->Tk_cap the cache
+ * capacity. bias, if given, is [H, Tk] (the current query's row). No dropout.
+ * out [B, ·] row stride out_stride; q [B, ·] row stride q_stride.
+ */
+void pk_attention_decode(float *out, const float *q, const float *kcache,
+                         const float *vcache, const pk_attention_desc *d);
+void pk_attention_decode_naive(float *out, const float *q,
+                               const float *kcache, const float *vcache,
+                               const pk_attention_desc *d);
+
+/**
+ * T5 relative position bias: bias[h,i,j] = table[buckets[i,j], h].
+ * table [NB, H], buckets [Tq, Tk] (values in [0, NB)).
+ */
+void pk_position_bias_fwd(float *bias, const float *table, const int *buckets,
+                          int H, int Tq, int Tk);
+/** dtable[buckets[i,j], h] += dbias[h,i,j]. */
+void pk_position_bias_bwd(float *dtable, const float *dbias,
+                          const int *buckets, int NB, int H, int Tq, int Tk);
+
+/* ------------------------------------------------------------------ */
+/* Softmax over rows                                                  */
+/* ------------------------------------------------------------------ */
+
+/**
+ * out[N,C] = softmax(inp) per row over entries with mask[n,c] != 0 (mask
+ * NULL: all). Masked entries get 0; a fully masked row is all zeros.
+ * In place (out == inp) is allowed.
+ */
+void pk_softmax_fwd(float *out, const float *inp, const uint8_t *mask, int N,
+                    int C);
+/** dinp += out ∘ (dout − Σ_c dout·out). */
+void pk_softmax_bwd(float *dinp, const float *dout, const float *out, int N,
+                    int C);
+/**
+ * out = log_softmax(inp) per row over unmasked entries; masked entries get
+ * -INFINITY; a fully masked row is all zeros. In place allowed.
+ */
+void pk_log_softmax_fwd(float *out, const float *inp, const uint8_t *mask,
+                        int N, int C);
+/** dinp += dout − exp(out) · Σ_c dout (masked entries of out = -inf give 0). */
+void pk_log_softmax_bwd(float *dinp, const float *dout, const float *out,
+                        int N, int C);
+void pk_softmax_fwd_naive(float *out, const float *inp, const uint8_t *mask,
+                          int N, int C);
+void pk_log_softmax_fwd_naive(float *out, const float *inp,
+                              const uint8_t *mask, int N, int C);
+
+/* ------------------------------------------------------------------ */
+/* Fused softmax cross-entropy                                        */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Per row n with targets[n] != ignore_index:
+ *   losses[n]  = logsumexp(logits[n]) − logits[n, targets[n]]
+ *   dlogits[n] = (softmax(logits[n]) − onehot(targets[n])) · g[n],
+ *     g[n] = dloss ? dloss[n] : scale
+ *   entropy[n] = −Σ p log p (optional)
+ * Ignored rows get loss 0, entropy 0 and dlogits 0. One read of the logits
+ * per row for the statistics and one for the gradient. dlogits is WRITTEN
+ * (not accumulated) and may alias logits (in place). dlogits, entropy and
+ * dloss may be NULL. Matches torch cross_entropy(reduction='none').
+ */
+void pk_crossentropy(float *losses, float *dlogits, float *entropy,
+                     const float *logits, const int *targets,
+                     const float *dloss, float scale, int N, int V,
+                     int ignore_index);
+void pk_crossentropy_naive(float *losses, float *dlogits, float *entropy,
+                           const float *logits, const int *targets,
+                           const float *dloss, float scale, int N, int V,
+                           int ignore_index);
+
+/* ------------------------------------------------------------------ */
+/* Normalisation                                                      */
+/* ------------------------------------------------------------------ */
+
+/** T5 RMSNorm: out = weight ∘ x / sqrt(mean(x²) + eps); saves rstd[N]. */
+void pk_rmsnorm_fwd(float *out, float *rstd, const float *inp,
+                    const float *weight, int N, int C, float eps);
+void pk_rmsnorm_bwd(float *dinp, float *dweight, const float *dout,
+                    const float *inp, const float *weight, const float *rstd,
+                    int N, int C);
+/** LayerNorm: out = (x − mean) · rstd ∘ weight + bias; saves mean[N], rstd[N]. */
+void pk_layernorm_fwd(float *out, float *mean, float *rstd, const float *inp,
+                      const float *weight, const float *bias, int N, int C,
+                      float eps);
+void pk_layernorm_bwd(float *dinp, float *dweight, float *dbias,
+                      const float *dout, const float *inp, const float *weight,
+                      const float *mean, const float *rstd, int N, int C);
+void pk_rmsnorm_fwd_naive(float *out, float *rstd, const float *inp,
+                          const float *weight, int N, int C, float eps);
+void pk_rmsnorm_bwd_naive(float *dinp, float *dweight, const float *dout,
+                          const float *inp, const float *weight,
+                          const float *rstd, int N, int C);
+void pk_layernorm_fwd_naive(float *out, float *mean, float *rstd,
+                            const float *inp, const float *weight,
+                            const float *bias, int N, int C, float eps);
+void pk_layernorm_bwd_naive(float *dinp, float *dweight, float *dbias,
+                            const float *dout, const float *inp,
+                            const float *weight, const float *mean,
+                            const float *rstd, int N, int C);
+
+/* ------------------------------------------------------------------ */
+/* Activations and elementwise                                        */
+/* ------------------------------------------------------------------ */
+
+/** out = max(x, 0); in place allowed. */
+void pk_relu_fwd(float *out, const float *inp, size_t n);
+/** dinp += dout · [out > 0]  (out: the forward output). */
+void pk_relu_bwd(float *dinp, const float *dout, const float *out, size_t n);
+/** out = x · ½(1 + erf(x/√2)) (PyTorch's exact GELU); in place allowed. */
+void pk_gelu_fwd(float *out, const float *inp, size_t n);
+/** dinp += dout · (Φ(x) + x·φ(x)). */
+void pk_gelu_bwd(float *dinp, const float *dout, const float *inp, size_t n);
+void pk_gelu_fwd_naive(float *out, const float *inp, size_t n);
+void pk_gelu_bwd_naive(float *dinp, const float *dout, const float *inp,
+                       size_t n);
+/** out = a + b (residual); out may alias a or b. */
+void pk_add(float *out, const float *a, const float *b, size_t n);
+/** y += alpha · x. */
+void pk_axpy(float *y, const float *x, float alpha, size_t n);
+/** x *= alpha. */
+void pk_scale(float *x, float alpha, size_t n);
+
+/* ------------------------------------------------------------------ */
+/* Embeddings                                                         */
+/* ------------------------------------------------------------------ */
+
+/** out[n] = scale · table[ids[n]]  (table [V,C]). */
+void pk_embedding_fwd(float *out, const float *table, const int *ids,
+                      float scale, int N, int C);
+/** dtable[ids[n]] += scale · dout[n]  (duplicates summed in row order). */
+void pk_embedding_bwd(float *dtable, const float *dout, const int *ids,
+                      float scale, int N, int C);
+void pk_embedding_bwd_naive(float *dtable, const float *dout, const int *ids,
+                            float scale, int N, int C);
+
+/* ------------------------------------------------------------------ */
+/* Dropout (counter-based, thread-count independent)                  */
+/* ------------------------------------------------------------------ */
+
+/**
+ * out[i] = keep(i) ? inp[i] · (1/(1 − p)) : 0, keep(i) = pk_dropout_keep(seed,
+ * stream, i, p). p == 0 copies. In place allowed.
+ */
+void pk_dropout_fwd(float *out, const float *inp, size_t n, float p,
+                    uint64_t seed, uint64_t stream);
+/** dinp[i] += keep(i) ? dout[i] · (1/(1 − p)) : 0. */
+void pk_dropout_bwd(float *dinp, const float *dout, size_t n, float p,
+                    uint64_t seed, uint64_t stream);
+/** The keep decision for element `index` of stream (seed, stream); a
+ * stream is 2^32 elements long (index is taken mod 2^32). */
+int pk_dropout_keep(uint64_t seed, uint64_t stream, uint64_t index, float p);
+/** Uniform float in [0, 1) for element `index` of stream (seed, stream). */
+float pk_uniform(uint64_t seed, uint64_t stream, uint64_t index);
+
+/* ------------------------------------------------------------------ */
+/* Optimiser                                                          */
+/* ------------------------------------------------------------------ */
+
+/**
+ * One AdamW step (torch.optim.AdamW): p −= lr·wd·p; m = β1 m + (1−β1) g;
+ * v = β2 v + (1−β2) g²; p −= lr/(1−β1^t) · m / (sqrt(v)/sqrt(1−β2^t) + eps).
+ * step t ≥ 1. With weight_decay 0 this is torch.optim.Adam.
+ */
+void pk_adamw(float *params, float *m, float *v, const float *grads, size_t n,
+              float lr, float beta1, float beta2, float eps,
+              float weight_decay, int step);
+void pk_adamw_naive(float *params, float *m, float *v, const float *grads,
+                    size_t n, float lr, float beta1, float beta2, float eps,
+                    float weight_decay, int step);
+/** Σ x² in double, summed in fixed-size chunks in a fixed order. */
+double pk_sum_squares(const float *x, size_t n);
+/**
+ * Global-norm clipping (torch.nn.utils.clip_grad_norm_): norm = ‖g‖₂; if
+ * max_norm > 0 and norm > max_norm, g *= max_norm / (norm + 1e-6).
+ * Returns the norm before clipping.
+ */
+float pk_clip_grad_norm(float *grads, size_t n, float max_norm);
+
+/* ------------------------------------------------------------------ */
+/* Item scoring (simulator)                                           */
+/* ------------------------------------------------------------------ */
+
+/** logits[B,V] = u[B,C] · items[V,C]ᵀ. */
+void pk_score_logits(float *logits, const float *u, const float *items, int B,
+                     int V, int C);
+/**
+ * Per row b, without materialising [B,V]: with s_v = u[b]·items[v],
+ *   lse[b]          = log Σ_v exp(s_v)
+ *   target_score[b] = s_{targets[b]}
+ *   rank[b]         = 1 + #{v ≠ targets[b] : s_v > s_{targets[b]}}
+ * Scores are dot products summed in index order with fused multiply-add, so
+ * the target's score equals the one compared against. Any of lse,
+ * target_score, rank may be NULL.
+ */
+void pk_score_stats(float *lse, float *target_score, int *rank,
+                    const float *u, const float *items, const int *targets,
+                    int B, int V, int C);
+void pk_score_stats_naive(float *lse, float *target_score, int *rank,
+                          const float *u, const float *items,
+                          const int *targets, int B, int V, int C);
+/** out[b] = u[b] · items[ids[b]]  (one dot product per row). */
+void pk_score_pairs(float *out, const float *u, const float *items,
+                    const int *ids, int B, int C);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PRORL_KERNELS_H */

@@ -1,0 +1,33 @@
+/*
+ * isa_scalar.c — the kernel bodies instantiated for the scalar level.
+ * Each *_simd.inc is written once over simd.h; this file compiles it with
+ * the matching target and publishes the routines as pk_ops_scalar.
+ */
+#include "internal.h"
+
+#define PK_ISA PK_ISA_SCALAR
+#include "simd.h"
+#include "gemm_ukernel.inc"
+#include "attention_simd.inc"
+#include "softmax_simd.inc"
+#include "activation_simd.inc"
+#include "scoring_simd.inc"
+
+const pk_isa_ops pk_ops_scalar = {
+    .level = PK_SIMD_SCALAR,
+    .mr = UK_MR,
+    .nr = UK_NR,
+    .gemm_ukernel = gemm_ukernel,
+    .attn_fwd_head = attn_fwd_head,
+    .attn_bwd_head = attn_bwd_head,
+    .attn_decode_head = attn_decode_head,
+    .softmax_row = softmax_row,
+    .softmax_bwd_row = softmax_bwd_row,
+    .xent_row = xent_row,
+    .gelu_fwd = gelu_fwd,
+    .gelu_bwd = gelu_bwd,
+    .dropout_span = dropout_span,
+    .score_stats_rows = score_stats_rows,
+    .score_rows = SC_ROWS,
+    .dot = dot_simd,
+};

@@ -1,0 +1,93 @@
+import Foundation
+
+/// Text encodings the readers accept.
+public enum TextEncoding: Sendable {
+    case utf8
+    /// ISO-8859-1: every byte is one character (MovieLens .dat files).
+    case latin1
+}
+
+/// A text file read whole and cut into numbered lines (1-based; `\n` or
+/// `\r\n` endings; a final line without a newline counts).
+public struct TextFile {
+    public let path: String
+    public let lines: [(number: Int, text: Substring)]
+
+    /// Reads `path`. An empty file has no lines. Invalid UTF-8 is an error
+    /// naming the line.
+    public init(path: String, encoding: TextEncoding = .utf8) throws {
+        self.path = path
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DataError(file: path, FileManager.default.fileExists(atPath: path)
+                ? "cannot be read" : "no such file")
+        }
+        var out: [(Int, Substring)] = []
+        var lineNumber = 0
+        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            var start = 0
+            let n = bytes.count
+            while start < n {
+                var end = start
+                while end < n && bytes[end] != 0x0A { end += 1 }
+                lineNumber += 1
+                var stop = end
+                if stop > start && bytes[stop - 1] == 0x0D { stop -= 1 }
+                let slice = UnsafeBufferPointer(rebasing: bytes[start..<stop])
+                let text: String
+                switch encoding {
+                case .utf8:
+                    guard let s = String(validating: slice, as: UTF8.self) else {
+                        throw DataError(file: path, line: lineNumber, "is not valid UTF-8")
+                    }
+                    text = s
+                case .latin1:
+                    text = String(String.UnicodeScalarView(slice.map { Unicode.Scalar($0) }))
+                }
+                out.append((lineNumber, Substring(text)))
+                start = end + 1
+            }
+        }
+        lines = out
+    }
+
+    /// The file's name without directories (for messages).
+    public var name: String { (path as NSString).lastPathComponent }
+}
+
+/// Writes files so that a reader never sees a half-written one: the bytes
+/// go to a temporary file beside the target, which is then renamed over it.
+public enum AtomicFile {
+    /// Writes `data` to `path` atomically (POSIX rename over the target),
+    /// creating parent directories.
+    public static func write(_ data: Data, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        let dir = url.deletingLastPathComponent()
+        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
+        do {
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try data.write(to: tmp)
+        } catch {
+            try? FileManager.default.removeItem(at: tmp)
+            throw DataError(file: path, "cannot be written: \(reason(error))")
+        }
+        if rename(tmp.path, path) != 0 {
+            let message = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(at: tmp)
+            throw DataError(file: path, "cannot be written: \(message)")
+        }
+    }
+
+    private static func reason(_ error: Error) -> String {
+        let ns = error as NSError
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        return ns.localizedDescription
+    }
+
+    /// Writes `text` (UTF-8) to `path` atomically.
+    public static func write(_ text: String, to path: String) throws {
+        try write(Data(text.utf8), to: path)
+    }
+}

@@ -1,0 +1,24 @@
+import ArgumentParser
+import ProRL
+
+/// `prorl`: the engine's command line.
+struct ProRLCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prorl",
+        abstract: "Proactive recommendation with rectified policy gradients (ProRL), on CPU.",
+        version: ProRL.version,
+        subcommands: [Info.self, DataCommand.self]
+    )
+}
+
+/// `prorl info`: what this build runs on.
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the engine version, threads and SIMD level.")
+
+    func run() throws {
+        print("prorl \(ProRL.version)")
+        print("kernels: OpenMP \(Kernels.openMP ? "on" : "off"), \(Kernels.threads) threads, SIMD \(Kernels.simdName)")
+    }
+}
+
+ProRLCommand.main()

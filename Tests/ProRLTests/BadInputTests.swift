@@ -1,0 +1,151 @@
+import Foundation
+import ProRL
+import ProRLTestSupport
+import Testing
+
+/// Every kind of bad input gets one error naming the file, the line (when
+/// there is one) and what was expected.
+@Suite("Bad input")
+struct BadInputTests {
+    let dir = TestPaths.temporaryDirectory("prorl-bad")
+
+    /// Runs `body`, expecting a DataError whose description names `file`
+    /// (and `line` when given) and contains `expected`.
+    func expectError(_ file: String, line: Int?, _ expected: String, _ body: () throws -> Void,
+                     sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            try body()
+            Issue.record("no error for \(file); expected \"\(expected)\"", sourceLocation: sourceLocation)
+        } catch let error as DataError {
+            let text = error.description
+            #expect(error.file.hasSuffix(file), "error names \(error.file), expected \(file): \(text)", sourceLocation: sourceLocation)
+            #expect(error.line == line, "error line \(String(describing: error.line)), expected \(String(describing: line)): \(text)",
+                    sourceLocation: sourceLocation)
+            #expect(text.contains(expected), "\"\(text)\" lacks \"\(expected)\"", sourceLocation: sourceLocation)
+        } catch {
+            Issue.record("unexpected error type \(error)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test("missing and empty files")
+    func missingAndEmpty() {
+        expectError("nope.inter", line: nil, "no such file") { _ = try RecBoleReader.readLog(inter: dir + "/nope.inter") }
+        let empty = TestPaths.write("", "empty.inter", in: dir)
+        expectError("empty.inter", line: nil, "is empty") { _ = try RecBoleReader.readLog(inter: empty) }
+        let headerOnly = TestPaths.write("user_id:token\titem_id:token\ttimestamp:float\n", "h.inter", in: dir)
+        expectError("h.inter", line: nil, "no interactions") { _ = try RecBoleReader.readLog(inter: headerOnly) }
+        let emptyCSV = TestPaths.write("", "e.csv", in: dir)
+        expectError("e.csv", line: nil, "no interactions") { _ = try CSVLogReader.read(emptyCSV) }
+        let emptyJSON = TestPaths.write("  \n", "e.val", in: dir)
+        expectError("e.val", line: nil, "is empty") { _ = try TaskFile.read(emptyJSON, catalog: ItemCatalog()) }
+    }
+
+    @Test("truncated file and wrong column counts")
+    func columns() {
+        let truncated = TestPaths.write("user_id:token\titem_id:token\ttimestamp:float\n1\t10\t100\n1\t11", "t.inter", in: dir)
+        expectError("t.inter", line: 3, "expected 3 fields, found 2") { _ = try RecBoleReader.readLog(inter: truncated) }
+        let csv = TestPaths.write("user,item,timestamp\na,x,1\nb,y\n", "c.csv", in: dir)
+        expectError("c.csv", line: 3, "expected 3 columns") { _ = try CSVLogReader.read(csv) }
+        let dat = TestPaths.write("1::10::5::978300760\n2::11::4\n", "ratings.dat", in: dir)
+        expectError("ratings.dat", line: 2, "(4 fields), found 3") { _ = try MovieLensReader.readRatings(dat) }
+    }
+
+    @Test("non-numeric ids and timestamps")
+    func numbers() {
+        let inter = TestPaths.write("user_id:token\titem_id:token\ttimestamp:float\n1\t10\tyesterday\n", "n.inter", in: dir)
+        expectError("n.inter", line: 2, "field 'timestamp': expected a number, found \"yesterday\"") {
+            _ = try RecBoleReader.readLog(inter: inter)
+        }
+        let csv = TestPaths.write("u1,i1,12\nu1,i2,abc\n", "n.csv", in: dir)
+        expectError("n.csv", line: 2, "column 'timestamp': expected a number") { _ = try CSVLogReader.read(csv) }
+        let dat = TestPaths.write("1::ten::5::978300760\n", "ratings.dat", in: dir)
+        expectError("ratings.dat", line: 1, "MovieID: expected an integer, found \"ten\"") { _ = try MovieLensReader.readRatings(dat) }
+        let movies = TestPaths.write("x1::Toy Story (1995)::Animation\n", "movies.dat", in: dir)
+        var catalog = ItemCatalog()
+        expectError("movies.dat", line: 1, "MovieID: expected an integer") { try MovieLensReader.readMovies(movies, into: &catalog) }
+        let missingID = TestPaths.write("user_id:token\titem_id:token\n1\t\n", "m.inter", in: dir)
+        expectError("m.inter", line: 2, "field 'item_id': expected a value") { _ = try RecBoleReader.readLog(inter: missingID) }
+    }
+
+    @Test("duplicate, malformed and unknown header fields; missing required fields")
+    func headers() {
+        let dup = TestPaths.write("user_id:token\titem_id:token\titem_id:token\n1\t2\t3\n", "d.inter", in: dir)
+        expectError("d.inter", line: 1, "'item_id' appears twice") { _ = try RecBoleReader.readLog(inter: dup) }
+        let untyped = TestPaths.write("user_id\titem_id:token\n1\t2\n", "u.inter", in: dir)
+        expectError("u.inter", line: 1, "expected name:type") { _ = try RecBoleReader.readLog(inter: untyped) }
+        let unknown = TestPaths.write("user_id:token\titem_id:tokn\n1\t2\n", "k.inter", in: dir)
+        expectError("k.inter", line: 1, "unknown type 'tokn'") { _ = try RecBoleReader.readLog(inter: unknown) }
+        let noUser = TestPaths.write("item_id:token\ttimestamp:float\n2\t3\n", "x.inter", in: dir)
+        expectError("x.inter", line: 1, "no field named 'user_id'") { _ = try RecBoleReader.readLog(inter: noUser) }
+    }
+
+    @Test("bad JSON and items the catalogue lacks in split files")
+    func splits() {
+        var catalog = ItemCatalog()
+        for i in 1...12 { catalog.add(String(i)) }
+        let ok = (1...10).map { "\"\($0)\"" }.joined(separator: ",")
+        let badJSON = TestPaths.write("[{\"user\": \"a\", \"inters\": [\(ok)], \"proc_path\": [\"11\", \"12\"]", "b.val", in: dir)
+        expectError("b.val", line: nil, "is not valid JSON") { _ = try TaskFile.read(badJSON, catalog: catalog) }
+        let unknown = TestPaths.write("[{\"user\": \"a\", \"inters\": [\(ok)], \"proc_path\": [\"11\", \"12\"]}, {\"user\": \"a\", \"inters\": [\(ok)], \"proc_path\": [\"99\", \"12\"]}]", "u.val", in: dir)
+        expectError("u.val", line: nil, "record 2: field 'proc_path': item \"99\" is not in the catalogue") {
+            _ = try TaskFile.read(unknown, catalog: catalog)
+        }
+        let lines = TestPaths.write("{\"inters\": [\(ok)], \"proc_path\": [\"11\", \"12\"]}\n{\"inters\": 5, \"proc_path\": [\"11\"]}\n", "l.jsonl", in: dir)
+        expectError("l.jsonl", line: 2, "field 'inters': expected an array") { _ = try TaskFile.read(lines, catalog: catalog) }
+        let noPath = TestPaths.write("{\"inters\": [\(ok)], \"proc_path\": [\"12\"]}\n", "p.jsonl", in: dir)
+        expectError("p.jsonl", line: 1, "expected at least one path item and the target") { _ = try TaskFile.read(noPath, catalog: catalog) }
+        let mismatch = TestPaths.write("[{\"inters\": [\(ok)], \"proc_path\": [\"11\", \"12\"], \"target\": \"11\"}]", "m.test", in: dir)
+        expectError("m.test", line: nil, "record 1: field 'target' differs") { _ = try TaskFile.read(mismatch, catalog: catalog) }
+    }
+
+    @Test("bad datamaps and semantic-ID files")
+    func sideFiles() {
+        let notObject = TestPaths.write("[1, 2]", "x.datamaps", in: dir)
+        expectError("x.datamaps", line: nil, "expected a JSON object") { _ = try ProRLDatamaps.catalog(notObject) }
+        let missing = TestPaths.write("{\"item2id\": {}}", "y.datamaps", in: dir)
+        expectError("y.datamaps", line: nil, "field 'id2item'") { _ = try ProRLDatamaps.catalog(missing) }
+        let dup = TestPaths.write("{\"1\": [1, 2, 3, 1], \"2\": [1, 2, 3, 1]}", "d.sem_ids", in: dir)
+        expectError("d.sem_ids", line: nil, "share the codes") { _ = try ProRLDatamaps.semanticIDs(dup) }
+        let ragged = TestPaths.write("{\"1\": [1, 2, 3, 1], \"2\": [1, 2]}", "r.sem_ids", in: dir)
+        expectError("r.sem_ids", line: nil, "expected 4 non-negative codes") { _ = try ProRLDatamaps.semanticIDs(ragged) }
+        var catalog = ItemCatalog()
+        catalog.add("1")
+        catalog.add("3")
+        let partial = TestPaths.write("{\"1\": [1, 2, 3, 1], \"2\": [1, 2, 4, 1]}", "p.sem_ids", in: dir)
+        expectError("p.sem_ids", line: nil, "item \"3\" of the catalogue has no semantic ID") {
+            _ = try ProRLDatamaps.tokenizer(semanticIDs: partial, catalog: catalog)
+        }
+    }
+
+    @Test("invalid UTF-8 is reported with its line")
+    func encoding() {
+        var bytes = Data("user_id:token\titem_id:token\n1\t2\n".utf8)
+        bytes.append(contentsOf: [0x33, 0x09, 0xFF, 0xFE, 0x0A])
+        let path = dir + "/bin.inter"
+        _ = FileManager.default.createFile(atPath: path, contents: bytes)
+        expectError("bin.inter", line: 3, "not valid UTF-8") { _ = try RecBoleReader.readLog(inter: path) }
+    }
+
+    @Test("settings out of range are rejected with the field named")
+    func settings() {
+        var s = TaskConstruction()
+        s.historyLength = 0
+        expectError("task settings", line: nil, "historyLength: expected ≥ 1") { try s.validate() }
+        s = TaskConstruction()
+        s.splitFractions = [1, 2]
+        expectError("task settings", line: nil, "splitFractions") { try s.validate() }
+    }
+
+    @Test("atomic writes leave nothing behind when they fail")
+    func atomicWrite() throws {
+        let blocker = TestPaths.write("a file, not a directory", "blocker", in: dir)
+        #expect(throws: DataError.self) { try AtomicFile.write("x", to: blocker + "/out.jsonl") }
+        let listing = try FileManager.default.contentsOfDirectory(atPath: dir)
+        #expect(!listing.contains { $0.contains(".tmp-") }, "temporary files left: \(listing)")
+        // a successful write replaces the old file whole
+        let target = dir + "/tasks.jsonl"
+        try AtomicFile.write("old\n", to: target)
+        try AtomicFile.write("new\n", to: target)
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == "new\n")
+    }
+}

@@ -1,0 +1,88 @@
+import ProRL
+import ProRLTestSupport
+import Testing
+
+/// The Swift door to the kernels: shapes are forwarded correctly and results
+/// are identical for 1, 2 and 3 threads. (The kernels' numerics are tested
+/// in depth by the C test program, Tests/CKernelsTests.)
+@Suite("Kernels from Swift", .serialized)
+struct KernelsTests {
+    @Test("linear forward matches a double reference")
+    func linearForward() throws {
+        var rng = SeededGenerator(seed: 1)
+        let (n, i, o) = (37, 45, 29)
+        let x = FloatBuffer.random(count: n * i, using: &rng), w = FloatBuffer.random(count: o * i, using: &rng)
+        let b = FloatBuffer.random(count: o, using: &rng), y = FloatBuffer(count: n * o)
+        Kernels.linearForward(out: y.tensor(rows: n, cols: o), input: x.tensor(rows: n, cols: i),
+                              weight: w.tensor(rows: o, cols: i), bias: b.flat)
+        var expected = [Double](repeating: 0, count: n * o)
+        for r in 0..<n {
+            for c in 0..<o {
+                var s = Double(b.base[c])
+                for k in 0..<i { s += Double(x.base[r * i + k]) * Double(w.base[c * i + k]) }
+                expected[r * o + c] = s
+            }
+        }
+        // |error| ≤ (I + 2)·ε·Σ|terms| with Σ|terms| ≤ I + 1 for inputs in [−1, 1)
+        let tolerance = Double(i + 2) * Double(Float.ulpOfOne) * Double(i + 1)
+        let bad = firstMismatch(y.flat.toArray(), expected, tolerance: tolerance)
+        #expect(bad == nil, "linear forward vs double: \(String(describing: bad)), tolerance \(tolerance)")
+    }
+
+    @Test("results are bit-identical for 1, 2 and 3 threads")
+    func threadDeterminism() throws {
+        var rng = SeededGenerator(seed: 2)
+        let (n, c) = (513, 96)
+        let x = FloatBuffer.random(count: n * c, using: &rng), w = FloatBuffer.random(count: c * c, using: &rng)
+        let g = FloatBuffer.random(count: n * c, using: &rng)
+        let saved = Kernels.threads
+        defer { Kernels.threads = saved }
+        var results: [[Float]] = []
+        for threads in 1...3 {
+            Kernels.threads = threads
+            let dx = FloatBuffer(count: n * c), dw = FloatBuffer(count: c * c), db = FloatBuffer(count: c)
+            Kernels.linearBackward(dInput: dx.tensor(rows: n, cols: c), dWeight: dw.tensor(rows: c, cols: c),
+                                   dBias: db.flat, dOut: g.tensor(rows: n, cols: c), input: x.tensor(rows: n, cols: c),
+                                   weight: w.tensor(rows: c, cols: c))
+            results.append(dx.flat.toArray() + dw.flat.toArray() + db.flat.toArray())
+        }
+        #expect(results[0] == results[1], "linear backward: 1 vs 2 threads differ")
+        #expect(results[0] == results[2], "linear backward: 1 vs 3 threads differ")
+    }
+
+    @Test("item score statistics agree with materialised logits")
+    func scoreStatistics() throws {
+        var rng = SeededGenerator(seed: 3)
+        let (b, v, c) = (40, 300, 64)
+        let u = FloatBuffer.random(count: b * c, using: &rng), items = FloatBuffer.random(count: v * c, using: &rng)
+        let targets = (0..<b).map { _ in Int32.random(in: 0..<Int32(v), using: &rng) }
+        let lse = FloatBuffer(count: b), ts = FloatBuffer(count: b)
+        var rank = [Int32](repeating: 0, count: b)
+        targets.withUnsafeBufferPointer { t in
+            rank.withUnsafeMutableBufferPointer { r in
+                Kernels.scoreStatistics(states: u.tensor(rows: b, cols: c), items: items.tensor(rows: v, cols: c),
+                                        targets: t.baseAddress, logSumExp: lse.flat, targetScore: ts.flat,
+                                        rank: r.baseAddress)
+            }
+        }
+        let logits = FloatBuffer(count: b * v)
+        Kernels.scoreLogits(states: u.tensor(rows: b, cols: c), items: items.tensor(rows: v, cols: c),
+                            into: logits.tensor(rows: b, cols: v))
+        for row in 0..<b {
+            let scores = (0..<v).map { Double(logits.base[row * v + $0]) }
+            let m = scores.max()!
+            let expectedLse = m + log(scores.reduce(0) { $0 + exp($1 - m) })
+            // scores are sums of 64 products of size ≤ 1: absolute error ≤ 66·64·ε
+            let tol = 66.0 * 64.0 * Double(Float.ulpOfOne)
+            #expect(abs(Double(lse.base[row]) - expectedLse) <= tol * 2,
+                    "row \(row): lse \(lse.base[row]) vs \(expectedLse)")
+            let t = Double(ts.base[row])
+            let higher = scores.enumerated().filter { $0.offset != Int(targets[row]) && $0.element > t + tol }.count
+            let tied = scores.enumerated().filter { $0.offset != Int(targets[row]) && abs($0.element - t) <= tol }.count
+            #expect(Int(rank[row]) >= higher + 1 && Int(rank[row]) <= higher + 1 + tied,
+                    "row \(row): rank \(rank[row]), expected \(higher + 1) (+\(tied) near-ties)")
+        }
+    }
+}
+
+import Foundation
