@@ -20,12 +20,13 @@ public enum ProRLDatamaps {
         let internalIDs = !attrs.keys.isEmpty && attrs.keys.allSatisfy { id2item[$0] != nil } && !attrs.keys.allSatisfy { item2id[$0] != nil }
         var entries: [(key: String, dense: Int)] = []
         if internalIDs {
-            for k in id2item.keys {
+            for k in id2item.keys.sorted() {
                 guard let n = Int(k) else { throw DataError(file: path, "field 'id2item': key \"\(k)\" is not an integer") }
                 entries.append((k, n))
             }
         } else {
-            for (k, v) in item2id {
+            for k in item2id.keys.sorted() {
+                let v = item2id[k]!
                 guard let n = (v as? Int) ?? Int(v as? String ?? "") else {
                     throw DataError(file: path, "field 'item2id': value of \"\(k)\" is not an integer")
                 }
@@ -57,7 +58,9 @@ public enum ProRLDatamaps {
         var out: [String: [Int]] = [:]
         var seen: [[Int]: String] = [:]
         var width: Int? = nil
-        for (key, value) in root {
+        // sorted keys: the same file always gives the same first complaint
+        for key in root.keys.sorted(by: { ($0.count, $0) < ($1.count, $1) }) {
+            let value = root[key]!
             guard let list = value as? [Any], let codes = list as? [Int], codes.count == list.count else {
                 throw DataError(file: path, "item \"\(key)\": expected a list of integer codes")
             }
