@@ -110,9 +110,14 @@ void pk_column_sum(float *dbias, const float *x, int N, int C);
  *   out [B, Tq, ·] row stride out_stride
  *   probs (saved for backward) [B, H, Tq, Tk] contiguous
  *   bias [H, Tq, Tk] additive (T5 relative positions), shared by the batch
+ * Packed rows: with q_rows, query row i of batch entry b (and its output) is
+ * row q_rows[b] + i instead of b·Tq + i, so sequences of unequal length can
+ * be stored back to back; likewise kv_rows[e] for keys/values (instead of
+ * e·Tk_cap). Either may be NULL.
  * Masks: key j of entry e is visible when j < kv_len[e] (NULL: all Tk) and,
  * with causal, when j ≤ i. Query rows i ≥ q_len[b] (NULL: all Tq) are not
- * computed; their outputs and probabilities are written as zeros. A row with
+ * computed; their probabilities are written as zeros, and their outputs too
+ * unless q_rows is given (packed rows have no padding to write). A row with
  * no visible key gives zeros, never NaN.
  * scores = scale · q·kᵀ + bias; p = softmax(scores); out = dropout(p) · v.
  * Dropout (training) keeps a probability with chance 1 − dropout_p and
@@ -124,6 +129,8 @@ typedef struct pk_attention_desc {
     int q_stride, kv_stride, out_stride;
     const int *kv_len;
     const int *q_len;
+    const int *q_rows;
+    const int *kv_rows;
     int causal;
     float scale;
     const float *bias;
@@ -269,6 +276,12 @@ void pk_layernorm_bwd_naive(float *dinp, float *dweight, float *dbias,
 void pk_relu_fwd(float *out, const float *inp, size_t n);
 /** dinp += dout · [out > 0]  (out: the forward output). */
 void pk_relu_bwd(float *dinp, const float *dout, const float *out, size_t n);
+/**
+ * In place: d[i] ← out[i] > 0 ? d[i] · scale : 0. The backward of ReLU
+ * followed by inverted dropout, given the dropped output `out` (positive
+ * exactly where x > 0 and the element was kept; scale = 1/(1 − p)).
+ */
+void pk_relu_bwd_inplace(float *d, const float *out, float scale, size_t n);
 /** out = x · ½(1 + erf(x/√2)) (PyTorch's exact GELU); in place allowed. */
 void pk_gelu_fwd(float *out, const float *inp, size_t n);
 /** dinp += dout · (Φ(x) + x·φ(x)). */

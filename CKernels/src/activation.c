@@ -30,6 +30,12 @@ void pk_relu_bwd(float *dinp, const float *dout, const float *out, size_t n) {
     });
 }
 
+void pk_relu_bwd_inplace(float *d, const float *out, float scale, size_t n) {
+    CHUNKED_FOR(n, 1.0, {
+        for (size_t i = lo; i < hi; i++) d[i] = out[i] > 0.0f ? d[i] * scale : 0.0f;
+    });
+}
+
 void pk_gelu_fwd(float *out, const float *inp, size_t n) {
     const pk_isa_ops *ops = pk_ops();
     CHUNKED_FOR(n, 30.0, { ops->gelu_fwd(out + lo, inp + lo, hi - lo); });

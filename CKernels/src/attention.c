@@ -91,6 +91,7 @@ void pk_attention_decode(float *out, const float *q, const float *kcache,
 typedef struct naive_view {
     int e, klen, qlen;
     const float *q, *k, *v;
+    size_t qrow, kvrow;
 } naive_view;
 
 static naive_view naive_view_of(const pk_attention_desc *d, const float *q,
@@ -99,9 +100,13 @@ static naive_view naive_view_of(const pk_attention_desc *d, const float *q,
     w.e = b / d->kv_group;
     w.klen = d->kv_len ? PK_MAX(0, PK_MIN(d->kv_len[w.e], d->Tk)) : d->Tk;
     w.qlen = d->q_len ? PK_MAX(0, PK_MIN(d->q_len[b], d->Tq)) : d->Tq;
-    w.q = q + (size_t)b * d->Tq * d->q_stride + (size_t)h * d->D;
-    w.k = k + (size_t)w.e * d->Tk_cap * d->kv_stride + (size_t)h * d->D;
-    w.v = v + (size_t)w.e * d->Tk_cap * d->kv_stride + (size_t)h * d->D;
+    size_t qrow = d->q_rows ? (size_t)d->q_rows[b] : (size_t)b * d->Tq;
+    size_t kvrow = d->kv_rows ? (size_t)d->kv_rows[w.e] : (size_t)w.e * d->Tk_cap;
+    w.q = q + qrow * d->q_stride + (size_t)h * d->D;
+    w.k = k + kvrow * d->kv_stride + (size_t)h * d->D;
+    w.v = v + kvrow * d->kv_stride + (size_t)h * d->D;
+    w.qrow = qrow;
+    w.kvrow = kvrow;
     return w;
 }
 
@@ -127,7 +132,7 @@ void pk_attention_fwd_naive(float *out, float *probs, float *scratch,
             size_t slab = ((size_t)b * H + h) * Tq * Tk;
             for (int i = 0; i < Tq; i++) {
                 float *P = probs + slab + (size_t)i * Tk;
-                float *o = out + (size_t)b * Tq * d->out_stride + (size_t)i * d->out_stride + (size_t)h * D;
+                float *o = out + (w.qrow + (size_t)i) * d->out_stride + (size_t)h * D;
                 float mx = -INFINITY;
                 for (int j = 0; j < Tk; j++) {
                     if (i < w.qlen && naive_visible(d, &w, i, j)) {
@@ -155,7 +160,8 @@ void pk_attention_fwd_naive(float *out, float *probs, float *scratch,
                         if (scratch && d->dropout_p > 0.0f) scratch[slab + (size_t)i * Tk + j] = pd;
                         if (j < w.klen) acc += pd * w.v[(size_t)j * d->kv_stride + c];
                     }
-                    o[c] = i < w.qlen ? acc : 0.0f;
+                    if (i < w.qlen) o[c] = acc;
+                    else if (!d->q_rows) o[c] = 0.0f;
                 }
             }
         }
@@ -171,17 +177,17 @@ void pk_attention_bwd_naive(float *dq, float *dk, float *dv, float *dbias,
         for (int h = 0; h < H; h++) {
             naive_view w = naive_view_of(d, q, k, v, b, h);
             size_t slab = ((size_t)b * H + h) * Tq * Tk;
-            size_t qo = (size_t)b * Tq * d->q_stride + (size_t)h * D;
-            size_t ko = (size_t)w.e * d->Tk_cap * d->kv_stride + (size_t)h * D;
-            size_t oo = (size_t)b * Tq * d->out_stride + (size_t)h * D;
+            size_t qo = w.qrow * d->q_stride + (size_t)h * D;
+            size_t ko = w.kvrow * d->kv_stride + (size_t)h * D;
+            size_t oo = w.qrow * d->out_stride + (size_t)h * D;
             for (int i = 0; i < Tq; i++) {
                 const float *P = probs + slab + (size_t)i * Tk;
                 float *S = scratch + slab + (size_t)i * Tk;
-                const float *go = dout + oo + (size_t)i * d->out_stride;
                 if (i >= w.qlen) {
                     for (int j = 0; j < Tk; j++) S[j] = 0.0f;
                     continue;
                 }
+                const float *go = dout + oo + (size_t)i * d->out_stride;
                 float dot = 0.0f;
                 for (int j = 0; j < Tk; j++) {
                     float g = 0.0f;
@@ -220,8 +226,9 @@ void pk_attention_decode_naive(float *out, const float *q,
             int e = b / d->kv_group;
             int klen = d->kv_len ? PK_MAX(0, PK_MIN(d->kv_len[e], d->Tk)) : d->Tk;
             const float *qb = q + (size_t)b * d->q_stride + (size_t)h * D;
-            const float *kb = kcache + (size_t)e * d->Tk_cap * d->kv_stride + (size_t)h * D;
-            const float *vb = vcache + (size_t)e * d->Tk_cap * d->kv_stride + (size_t)h * D;
+            size_t kvrow = d->kv_rows ? (size_t)d->kv_rows[e] : (size_t)e * d->Tk_cap;
+            const float *kb = kcache + kvrow * d->kv_stride + (size_t)h * D;
+            const float *vb = vcache + kvrow * d->kv_stride + (size_t)h * D;
             float *o = out + (size_t)b * d->out_stride + (size_t)h * D;
             float mx = -INFINITY;
             for (int j = 0; j < klen; j++) {

@@ -7,7 +7,7 @@ struct ProRLCommand: ParsableCommand {
         commandName: "prorl",
         abstract: "Proactive recommendation with rectified policy gradients (ProRL), on CPU.",
         version: ProRL.version,
-        subcommands: [Info.self, DataCommand.self]
+        subcommands: [Info.self, DataCommand.self, SimulatorCommand.self]
     )
 }
 

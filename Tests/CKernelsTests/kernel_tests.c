@@ -591,7 +591,82 @@ static void test_attention_case(int B, int G, int Tq, int Tk, int H, int D,
     attn_case_free(&c);
 }
 
+/* Packed rows (q_rows/kv_rows) must give exactly what the padded layout
+ * gives for the real rows: causal self-attention over sequences of unequal
+ * length stored back to back, and cross-attention with shared kv entries. */
+static void test_attention_packed(int causal, int G) {
+    const int B = 6, T = 9, H = 2, D = 20, W = H * D + 3;
+    int E = B / G;
+    CONTEXT("attention packed rows causal=%d G=%d simd=%s", causal, G, pk_simd_name(pk_get_simd_level()));
+    int qlen[6], kvlen[6], qrows[6], kvrows[6];
+    int nq = 0, nkv = 0;
+    for (int b = 0; b < B; b++) { qlen[b] = 1 + rnd_int(T); qrows[b] = nq; nq += qlen[b]; }
+    int Tk = G == 1 ? T : 7;
+    for (int e = 0; e < E; e++) { kvlen[e] = G == 1 ? qlen[e] : 1 + rnd_int(Tk); kvrows[e] = nkv; nkv += G == 1 ? qlen[e] : Tk; }
+    /* padded inputs, and packed copies of their real rows */
+    float *q = fvec((size_t)B * T * W, 1), *k = fvec((size_t)E * Tk * W, 1), *v = fvec((size_t)E * Tk * W, 1);
+    float *g = fvec((size_t)B * T * H * D, 1);
+    float *qp = fzeros((size_t)nq * W), *kp = fzeros((size_t)nkv * W), *vp = fzeros((size_t)nkv * W);
+    float *gp = fzeros((size_t)nq * H * D);
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < qlen[b]; i++) {
+            memcpy(qp + (size_t)(qrows[b] + i) * W, q + ((size_t)b * T + i) * W, W * 4);
+            memcpy(gp + (size_t)(qrows[b] + i) * H * D, g + ((size_t)b * T + i) * H * D, (size_t)H * D * 4);
+        }
+    for (int e = 0; e < E; e++)
+        for (int j = 0; j < (G == 1 ? qlen[e] : Tk); j++) {
+            memcpy(kp + (size_t)(kvrows[e] + j) * W, k + ((size_t)e * Tk + j) * W, W * 4);
+            memcpy(vp + (size_t)(kvrows[e] + j) * W, v + ((size_t)e * Tk + j) * W, W * 4);
+        }
+    pk_attention_desc d = {.B = B, .kv_group = G, .Tq = T, .Tk = Tk, .Tk_cap = Tk, .H = H, .D = D,
+                           .q_stride = W, .kv_stride = W, .out_stride = H * D, .kv_len = kvlen, .q_len = qlen,
+                           .causal = causal, .scale = 0.3f};
+    pk_attention_desc dp = d;
+    dp.q_rows = qrows;
+    dp.kv_rows = kvrows;
+    size_t np = (size_t)B * H * T * Tk;
+    for (int variant = 0; variant < 2; variant++) {
+        float *o = fzeros((size_t)B * T * H * D), *op = fzeros((size_t)nq * H * D);
+        float *P = fzeros(np), *Pp = fzeros(np), *S = fzeros(np), *Sp = fzeros(np);
+        float *dq = fzeros((size_t)B * T * W), *dk = fzeros((size_t)E * Tk * W), *dv = fzeros((size_t)E * Tk * W);
+        float *dqp = fzeros((size_t)nq * W), *dkp = fzeros((size_t)nkv * W), *dvp = fzeros((size_t)nkv * W);
+        if (variant == 0) {
+            pk_attention_fwd(o, P, NULL, q, k, v, &d);
+            pk_attention_fwd(op, Pp, NULL, qp, kp, vp, &dp);
+            pk_attention_bwd(dq, dk, dv, NULL, S, g, P, q, k, v, &d);
+            pk_attention_bwd(dqp, dkp, dvp, NULL, Sp, gp, Pp, qp, kp, vp, &dp);
+        } else {
+            pk_attention_fwd_naive(o, P, NULL, q, k, v, &d);
+            pk_attention_fwd_naive(op, Pp, NULL, qp, kp, vp, &dp);
+            pk_attention_bwd_naive(dq, dk, dv, NULL, S, g, P, q, k, v, &d);
+            pk_attention_bwd_naive(dqp, dkp, dvp, NULL, Sp, gp, Pp, qp, kp, vp, &dp);
+        }
+        const char *tag = variant ? "naive" : "fast";
+        char what[64];
+        snprintf(what, sizeof what, "%s packed probs = padded", tag);
+        expect_bitwise(what, P, Pp, np);
+        for (int b = 0; b < B; b++)
+            for (int i = 0; i < qlen[b]; i++) {
+                snprintf(what, sizeof what, "%s packed out = padded", tag);
+                expect_bitwise(what, o + ((size_t)b * T + i) * H * D, op + (size_t)(qrows[b] + i) * H * D, (size_t)H * D);
+                snprintf(what, sizeof what, "%s packed dq = padded", tag);
+                expect_bitwise(what, dq + ((size_t)b * T + i) * W, dqp + (size_t)(qrows[b] + i) * W, W);
+            }
+        for (int e = 0; e < E; e++)
+            for (int j = 0; j < (G == 1 ? qlen[e] : Tk); j++) {
+                snprintf(what, sizeof what, "%s packed dk, dv = padded", tag);
+                expect_bitwise(what, dk + ((size_t)e * Tk + j) * W, dkp + (size_t)(kvrows[e] + j) * W, W);
+                expect_bitwise(what, dv + ((size_t)e * Tk + j) * W, dvp + (size_t)(kvrows[e] + j) * W, W);
+            }
+        free(o); free(op); free(P); free(Pp); free(S); free(Sp);
+        free(dq); free(dk); free(dv); free(dqp); free(dkp); free(dvp);
+    }
+    free(q); free(k); free(v); free(g); free(qp); free(kp); free(vp); free(gp);
+}
+
 static void test_attention(void) {
+    test_attention_packed(1, 1);
+    test_attention_packed(0, 3);
     /* B, G, Tq, Tk, H, D, causal, bias, padded, dropout, scale */
     test_attention_case(2, 1, 5, 5, 2, 8, 0, 1, 0, 0.0f, 1.0f);
     test_attention_case(3, 1, 7, 7, 2, 20, 1, 1, 1, 0.0f, 1.0f);       /* causal decoder, odd D */
@@ -939,6 +1014,9 @@ static void test_activations(void) {
         pk_relu_bwd(dy, g, y, n);
         for (size_t i = 0; i < n; i++) wantg[i] = 1.0 + (x[i] > 0 ? g[i] : 0);
         expect_close("relu bwd", dy, wantg, NULL, 2, n, 1);
+        for (size_t i = 0; i < n; i++) { dy[i] = g[i]; wantg[i] = y[i] > 0 ? (double)g[i] * 1.25f : 0.0; }
+        pk_relu_bwd_inplace(dy, y, 1.25f, n);
+        expect_close("relu bwd in place", dy, wantg, NULL, 2, n, 1);
         /* add, axpy, scale */
         pk_add(y, x, g, n);
         for (size_t i = 0; i < n; i++) want[i] = (double)x[i] + g[i];

@@ -23,6 +23,11 @@ public final class FloatBuffer: @unchecked Sendable {
 
     /// The whole buffer as `[1, count]`.
     public var flat: Tensor { Tensor(base, rows: 1, cols: count) }
+
+    public subscript(i: Int) -> Float {
+        get { base[i] }
+        set { base[i] = newValue }
+    }
 }
 
 /// A bump allocator over one ``FloatBuffer``: a model sizes its workspace
@@ -43,6 +48,12 @@ public final class Arena: @unchecked Sendable {
 
     /// Forgets every view handed out (their memory will be reused).
     public func reset() { used = 0 }
+
+    /// Forgets the views handed out after `mark` (an earlier `used`).
+    public func rewind(to mark: Int) {
+        precondition(mark >= 0 && mark <= used, "rewind to \(mark) beyond \(used)")
+        used = mark
+    }
 
     /// A fresh `[rows, cols]` view, 16-float aligned. Contents are whatever
     /// the memory last held.

@@ -207,6 +207,13 @@ public enum Kernels {
         pk_relu_bwd(dInput.base, dOut.base, out.base, dOut.count)
     }
 
+    /// In place `d ← out > 0 ? d · scale : 0` (ReLU then inverted dropout,
+    /// backward, from the dropped output).
+    public static func reluBackwardInPlace(_ d: Tensor, out: Tensor, scale: Float = 1) {
+        precondition(d.count == out.count, "relu backward shapes")
+        pk_relu_bwd_inplace(d.base, out.base, scale, d.count)
+    }
+
     public static func geluForward(_ input: Tensor, into out: Tensor) {
         precondition(input.count == out.count, "gelu shapes")
         pk_gelu_fwd(out.base, input.base, input.count)
@@ -339,6 +346,10 @@ public struct AttentionCall {
     public var bias: Tensor? = nil
     public var keyLengths: UnsafePointer<Int32>? = nil
     public var queryLengths: UnsafePointer<Int32>? = nil
+    /// Packed rows: first row of each batch entry's queries (and outputs) /
+    /// of each kv entry's keys and values; nil = `b·Tq` / `e·keyCapacity`.
+    public var queryRows: UnsafePointer<Int32>? = nil
+    public var keyRows: UnsafePointer<Int32>? = nil
     public var dropout: Float = 0
     public var seed: UInt64 = 0
     public var stream: UInt64 = 0
@@ -362,11 +373,16 @@ public struct AttentionCall {
         let width = heads * headWidth
         let entries = (batch + kvGroup - 1) / kvGroup
         precondition(keyCapacity >= keyLength, "attention: key capacity \(keyCapacity) < key length \(keyLength)")
-        precondition(qOffset + width <= q.cols && q.rows >= batch * queryLength, "attention: q too small")
-        precondition(kOffset + width <= k.cols && k.rows >= entries * keyCapacity, "attention: k too small")
-        precondition(vOffset + width <= v.cols && v.rows >= entries * keyCapacity, "attention: v too small")
-        precondition(outOffset + width <= outStride && out.count >= batch * queryLength * outStride,
-                     "attention: output too small")
+        precondition(qOffset + width <= q.cols && kOffset + width <= k.cols && vOffset + width <= v.cols,
+                     "attention: heads exceed the q/k/v rows")
+        if queryRows == nil {
+            precondition(q.rows >= batch * queryLength, "attention: q too small")
+            precondition(outOffset + width <= outStride && out.count >= batch * queryLength * outStride,
+                         "attention: output too small")
+        }
+        if keyRows == nil {
+            precondition(k.rows >= entries * keyCapacity && v.rows >= entries * keyCapacity, "attention: k/v too small")
+        }
         let slabs = batch * heads * queryLength * keyLength
         precondition(probs.count >= slabs, "attention: probabilities need \(slabs) floats")
         if needScratch { precondition((scratch?.count ?? 0) >= slabs, "attention: scratch needs \(slabs) floats") }
@@ -378,7 +394,7 @@ public struct AttentionCall {
             B: Int32(batch), kv_group: Int32(kvGroup), Tq: Int32(queryLength), Tk: Int32(keyLength),
             Tk_cap: Int32(keyCapacity), H: Int32(heads), D: Int32(headWidth), q_stride: Int32(q.cols),
             kv_stride: Int32(k.cols), out_stride: Int32(outStride), kv_len: keyLengths, q_len: queryLengths,
-            causal: causal ? 1 : 0, scale: scale, bias: bias.map { UnsafePointer($0.base) }, dropout_p: dropout,
+            q_rows: queryRows, kv_rows: keyRows, causal: causal ? 1 : 0, scale: scale, bias: bias.map { UnsafePointer($0.base) }, dropout_p: dropout,
             seed: seed, stream: stream)
         precondition(k.cols == v.cols, "attention: k and v must share a row stride")
         withUnsafePointer(to: &d) { body($0) }

@@ -1,0 +1,133 @@
+import Foundation
+
+/// The safetensors format: an 8-byte little-endian header length, a JSON
+/// header (`{name: {dtype, shape, data_offsets}, "__metadata__": {…}}`, padded
+/// with spaces to a multiple of 8), then the raw little-endian tensor bytes.
+/// The engine writes F32; it reads F32, F16 and BF16 (converted to F32).
+public enum SafeTensors {
+    /// A tensor read from a file.
+    public struct Tensor: Sendable {
+        public let shape: [Int]
+        public let values: [Float]
+    }
+
+    /// Writes `tensors` (name, shape, values) and string metadata to `path`
+    /// atomically.
+    public static func write(_ tensors: [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)],
+                             metadata: [String: String], to path: String) throws {
+        var header = "{"
+        var offset = 0
+        var first = true
+        if !metadata.isEmpty {
+            let meta = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }.joined(separator: ",")
+            header += "\"__metadata__\":{\(meta)}"
+            first = false
+        }
+        for t in tensors {
+            precondition(t.shape.reduce(1, *) == t.values.count, "tensor \(t.name): shape \(t.shape) for \(t.values.count) values")
+            let bytes = t.values.count * 4
+            header += (first ? "" : ",") + "\(jsonString(t.name)):{\"dtype\":\"F32\",\"shape\":\(t.shape),\"data_offsets\":[\(offset),\(offset + bytes)]}"
+            first = false
+            offset += bytes
+        }
+        header += "}"
+        while header.utf8.count % 8 != 0 { header += " " }
+        var data = Data(capacity: 8 + header.utf8.count + offset)
+        var n = UInt64(header.utf8.count).littleEndian
+        withUnsafeBytes(of: &n) { data.append(contentsOf: $0) }
+        data.append(contentsOf: header.utf8)
+        for t in tensors {
+            t.values.withMemoryRebound(to: UInt8.self) { data.append(contentsOf: UnsafeRawBufferPointer($0)) }
+        }
+        try AtomicFile.write(data, to: path)
+    }
+
+    /// Reads every tensor and the metadata of a file.
+    public static func read(_ path: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DataError(file: path, FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
+        }
+        guard data.count >= 8 else { throw DataError(file: path, "is not a safetensors file: shorter than its 8-byte header length") }
+        let headerLength = data.prefix(8).withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
+        guard headerLength > 0, 8 + headerLength <= data.count else {
+            throw DataError(file: path, "is not a safetensors file: header length \(headerLength) exceeds the file")
+        }
+        let headerData = data.subdata(in: 8..<(8 + headerLength))
+        guard let object = try? JSONSerialization.jsonObject(with: headerData), let header = object as? [String: Any] else {
+            throw DataError(file: path, "is not a safetensors file: the header is not a JSON object")
+        }
+        let body = 8 + headerLength
+        var tensors: [String: Tensor] = [:]
+        var metadata: [String: String] = [:]
+        for (name, value) in header {
+            if name == "__metadata__" {
+                guard let m = value as? [String: Any] else { throw DataError(file: path, "__metadata__ is not an object") }
+                for (k, v) in m {
+                    guard let s = v as? String else { throw DataError(file: path, "metadata \(k) is not a string") }
+                    metadata[k] = s
+                }
+                continue
+            }
+            guard let info = value as? [String: Any], let dtype = info["dtype"] as? String,
+                  let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int], offsets.count == 2
+            else { throw DataError(file: path, "tensor \(name): expected dtype, shape and data_offsets") }
+            let count = shape.reduce(1, *)
+            let width: Int
+            switch dtype {
+            case "F32": width = 4
+            case "F16", "BF16": width = 2
+            default: throw DataError(file: path, "tensor \(name): dtype \(dtype) is not supported (F32, F16, BF16)")
+            }
+            guard offsets[0] >= 0, offsets[1] == offsets[0] + count * width, body + offsets[1] <= data.count else {
+                throw DataError(file: path, "tensor \(name): data_offsets \(offsets) do not fit shape \(shape) \(dtype) in the file")
+            }
+            let start = body + offsets[0]
+            var values = [Float](repeating: 0, count: count)
+            data.withUnsafeBytes { raw in
+                let base = raw.baseAddress! + start
+                for i in 0..<count {
+                    switch dtype {
+                    case "F32":
+                        values[i] = Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                    case "BF16":
+                        let bits = UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+                        values[i] = Float(bitPattern: UInt32(bits) << 16)
+                    default:
+                        let bits = UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+                        values[i] = Float(Float16(bitPattern: bits))
+                    }
+                }
+            }
+            tensors[name] = Tensor(shape: shape, values: values)
+        }
+        return (tensors, metadata)
+    }
+
+    /// Saves every parameter of `store` under its name.
+    public static func write(_ store: ParameterStore, metadata: [String: String], to path: String) throws {
+        let base = store.values.base
+        let list = store.entries.map { e in
+            (name: e.name, shape: e.shape, values: UnsafeBufferPointer(start: base + e.offset, count: e.count))
+        }
+        try write(list, metadata: metadata, to: path)
+    }
+
+    /// Loads every parameter of `store` from `tensors`, checking that names
+    /// and shapes match exactly (a checkpoint of another model or size is an
+    /// error naming the first difference).
+    public static func load(_ tensors: [String: Tensor], into store: ParameterStore, file: String) throws {
+        for e in store.entries {
+            guard let t = tensors[e.name] else {
+                throw DataError(file: file, "has no tensor '\(e.name)' (is it a checkpoint of this model?)")
+            }
+            guard t.shape == e.shape else {
+                throw DataError(file: file, "tensor '\(e.name)' has shape \(t.shape), expected \(e.shape)")
+            }
+            t.values.withUnsafeBufferPointer { store.values.base.advanced(by: e.offset).update(from: $0.baseAddress!, count: e.count) }
+        }
+        let known = Set(store.entries.map(\.name))
+        if let extra = tensors.keys.sorted().first(where: { !known.contains($0) }) {
+            throw DataError(file: file, "has an unexpected tensor '\(extra)' (is it a checkpoint of this model?)")
+        }
+    }
+}

@@ -1,0 +1,402 @@
+import Foundation
+
+/// One teacher-forced forward/backward pass of a ``T5Policy`` over a
+/// ``PolicyBatch``: the encoder runs once per prompt, the decoder only over
+/// real (packed) tokens, and cross-attention lets the G decoder rows of a
+/// prompt share its encoder output. Activations live in an arena sized once
+/// for the largest batch, so passes allocate nothing.
+public final class T5Pass: @unchecked Sendable {
+    /// The largest batch a pass takes.
+    public struct Capacity: Sendable, Equatable {
+        public var prompts: Int
+        public var encoderLength: Int
+        public var sequences: Int
+        public var decoderLength: Int
+        /// Packed decoder rows (≤ sequences · decoderLength).
+        public var rows: Int
+        public init(prompts: Int, encoderLength: Int, sequences: Int, decoderLength: Int, rows: Int? = nil) {
+            self.prompts = prompts
+            self.encoderLength = encoderLength
+            self.sequences = sequences
+            self.decoderLength = decoderLength
+            self.rows = rows ?? sequences * decoderLength
+        }
+    }
+
+    public let model: T5Policy
+    public let capacity: Capacity
+    private let arena: Arena
+    private let encTokens, encLengths, decInputs, labels, decLengths, decStarts: Int32Buffer
+
+    private struct EncoderActivations { var x, n0, rstd0, qkv, probs, ctx, x1, n1, rstd1, fd: Tensor }
+    private struct DecoderActivations {
+        var y, n0, rstd0, qkv, probs, ctx, y1, n1, rstd1, qc, kv, probsC, ctxC, y2, n2, rstd2, fd: Tensor
+    }
+    private var enc: [EncoderActivations] = []
+    private var dec: [DecoderActivations] = []
+    private var encFinalIn: Tensor? = nil, encOut: Tensor? = nil, encRstd: Tensor? = nil
+    private var decFinalIn: Tensor? = nil, decOut: Tensor? = nil, decRstd: Tensor? = nil
+    private var biasE: Tensor? = nil, biasD: Tensor? = nil
+    private var logits: Tensor? = nil
+    private var lossBuffer: Tensor? = nil, entropyBuffer: Tensor? = nil
+    private var bucketsE: [Int32] = [], bucketsD: [Int32] = []
+    private var batch: PolicyBatch? = nil
+    private var training = false, seed: UInt64 = 0, step: UInt64 = 0
+    private var forwardEnd = 0
+
+    public init(model: T5Policy, capacity: Capacity) {
+        self.model = model
+        self.capacity = capacity
+        arena = Arena(capacity: T5Pass.floatsNeeded(model.config, capacity))
+        let ES = capacity.prompts * capacity.encoderLength
+        encTokens = Int32Buffer(capacity: ES)
+        encLengths = Int32Buffer(capacity: capacity.prompts)
+        decInputs = Int32Buffer(capacity: capacity.rows)
+        labels = Int32Buffer(capacity: capacity.rows)
+        decLengths = Int32Buffer(capacity: capacity.sequences)
+        decStarts = Int32Buffer(capacity: capacity.sequences)
+    }
+
+    /// Floats of workspace a pass of this capacity takes (forward and
+    /// backward views, 16-float aligned).
+    static func floatsNeeded(_ c: T5Config, _ k: Capacity) -> Int {
+        let C = c.modelWidth, I = c.inner, F = c.ffWidth, H = c.heads, V = c.vocabulary
+        let ES = k.prompts * k.encoderLength, R = k.rows, N = k.sequences, S = k.encoderLength, T = k.decoderLength
+        let slabE = k.prompts * H * S * S, slabD = N * H * T * T, slabC = N * H * T * S
+        let encForward = ES * (C + c.encoderLayers * (5 * C + 2 + 4 * I + F) + C + 1) + c.encoderLayers * slabE
+        let decForward = R * (C + c.decoderLayers * (6 * C + 3 + 6 * I + F) + C + 1)
+            + c.decoderLayers * (ES * 2 * I + slabD + slabC)
+        let shared = max(slabE, slabD, slabC) + H * S * S + H * T * T + R * V + 2 * R
+        let backward = R * (3 * C + 4 * I + F) + ES * (4 * C + 4 * I + F) + max(slabE, slabD, slabC)
+            + H * S * S + H * T * T
+        let views = 40 + 16 * c.encoderLayers + 24 * c.decoderLayers
+        return encForward + decForward + shared + backward + 16 * views
+    }
+
+    // MARK: Forward
+
+    /// Runs the model over `b` and the output layer; afterwards
+    /// ``tokenLogProbs`` holds log p of each packed target. With `training`,
+    /// dropout is on, drawn from `(seed, step)`.
+    public func forward(_ b: PolicyBatch, training: Bool, seed: UInt64 = 0, step: UInt64 = 0, entropy: Bool = false) {
+        let c = model.config, s = model.store
+        let C = c.modelWidth, I = c.inner, H = c.heads
+        let P = b.prompts, S = b.encoderLength, ES = P * S, R = b.rows, N = b.sequences, T = b.maxDecoderLength
+        precondition(P <= capacity.prompts && S <= capacity.encoderLength && N <= capacity.sequences
+                     && T <= capacity.decoderLength && R <= capacity.rows,
+                     "batch (\(P) prompts × \(S), \(N) sequences ≤ \(T), \(R) rows) exceeds the pass's capacity")
+        arena.reset()
+        batch = b
+        self.training = training
+        self.seed = seed
+        self.step = step
+        encTokens.set(b.encoderTokens)
+        encLengths.set(b.encoderLengths)
+        decInputs.set(b.decoderInputs)
+        labels.set(b.labels)
+        decLengths.set(b.decoderLengths)
+        decStarts.set(b.decoderStarts)
+        if bucketsE.count != S * S { bucketsE = c.buckets(queryLength: S, keyLength: S, bidirectional: true) }
+        if bucketsD.count != T * T { bucketsD = c.buckets(queryLength: T, keyLength: T, bidirectional: false) }
+        let bE = arena.take(rows: H, cols: S * S), bD = arena.take(rows: H, cols: T * T)
+        Kernels.positionBiasForward(bias: bE, table: s.value(model.encoderBias), buckets: bucketsE, heads: H, queryLength: S, keyLength: S)
+        Kernels.positionBiasForward(bias: bD, table: s.value(model.decoderBias), buckets: bucketsD, heads: H, queryLength: T, keyLength: T)
+        biasE = bE
+        biasD = bD
+        let scratch = arena.take(rows: 1, cols: max(P * H * S * S, N * H * T * T, N * H * T * S))
+
+        // encoder
+        var x = arena.take(rows: ES, cols: C)
+        Kernels.embeddingForward(out: x, table: model.embedding, ids: encTokens.base)
+        dropout(x, site: 0)
+        enc.removeAll(keepingCapacity: true)
+        for (l, p) in model.encoder.enumerated() {
+            let n0 = arena.take(rows: ES, cols: C), rstd0 = arena.take(rows: ES, cols: 1)
+            Kernels.rmsNormForward(out: n0, rstd: rstd0, input: x, weight: s.value(p.ln0), eps: c.layerNormEps)
+            let qkv = arena.take(rows: ES, cols: 3 * I)
+            Kernels.linearForward(out: qkv, input: n0, weight: s.fusedValue([p.q, p.k, p.v]))
+            let probs = arena.take(rows: 1, cols: P * H * S * S), ctx = arena.take(rows: ES, cols: I)
+            Kernels.attentionForward(encoderSelfCall(qkv, layer: l), out: ctx, probs: probs, scratch: scratch)
+            let x1 = arena.take(rows: ES, cols: C)
+            Kernels.linearForward(out: x1, input: ctx, weight: s.value(p.o))
+            dropout(x1, site: 2 + 8 * l)
+            Kernels.add(x1, x, into: x1)
+            let n1 = arena.take(rows: ES, cols: C), rstd1 = arena.take(rows: ES, cols: 1)
+            Kernels.rmsNormForward(out: n1, rstd: rstd1, input: x1, weight: s.value(p.ln1), eps: c.layerNormEps)
+            let fd = arena.take(rows: ES, cols: c.ffWidth)
+            Kernels.linearForward(out: fd, input: n1, weight: s.value(p.wi))
+            Kernels.reluForward(fd, into: fd)
+            dropout(fd, site: 3 + 8 * l)
+            let x2 = arena.take(rows: ES, cols: C)
+            Kernels.linearForward(out: x2, input: fd, weight: s.value(p.wo))
+            dropout(x2, site: 4 + 8 * l)
+            Kernels.add(x2, x1, into: x2)
+            enc.append(EncoderActivations(x: x, n0: n0, rstd0: rstd0, qkv: qkv, probs: probs, ctx: ctx, x1: x1, n1: n1,
+                                          rstd1: rstd1, fd: fd))
+            x = x2
+        }
+        let eo = arena.take(rows: ES, cols: C), er = arena.take(rows: ES, cols: 1)
+        Kernels.rmsNormForward(out: eo, rstd: er, input: x, weight: s.value(model.encoderFinal), eps: c.layerNormEps)
+        dropout(eo, site: 200)
+        encFinalIn = x
+        encOut = eo
+        encRstd = er
+
+        // decoder over packed rows
+        var y = arena.take(rows: R, cols: C)
+        Kernels.embeddingForward(out: y, table: model.embedding, ids: decInputs.base)
+        dropout(y, site: 300)
+        dec.removeAll(keepingCapacity: true)
+        for (l, p) in model.decoder.enumerated() {
+            let n0 = arena.take(rows: R, cols: C), rstd0 = arena.take(rows: R, cols: 1)
+            Kernels.rmsNormForward(out: n0, rstd: rstd0, input: y, weight: s.value(p.ln0), eps: c.layerNormEps)
+            let qkv = arena.take(rows: R, cols: 3 * I)
+            Kernels.linearForward(out: qkv, input: n0, weight: s.fusedValue([p.q, p.k, p.v]))
+            let probs = arena.take(rows: 1, cols: N * H * T * T), ctx = arena.take(rows: R, cols: I)
+            Kernels.attentionForward(decoderSelfCall(qkv, out: ctx, layer: l), out: ctx, probs: probs, scratch: scratch)
+            let y1 = arena.take(rows: R, cols: C)
+            Kernels.linearForward(out: y1, input: ctx, weight: s.value(p.o))
+            dropout(y1, site: 302 + 8 * l)
+            Kernels.add(y1, y, into: y1)
+            let n1 = arena.take(rows: R, cols: C), rstd1 = arena.take(rows: R, cols: 1)
+            Kernels.rmsNormForward(out: n1, rstd: rstd1, input: y1, weight: s.value(p.ln1), eps: c.layerNormEps)
+            let qc = arena.take(rows: R, cols: I), kv = arena.take(rows: ES, cols: 2 * I)
+            Kernels.linearForward(out: qc, input: n1, weight: s.value(p.cq))
+            Kernels.linearForward(out: kv, input: eo, weight: s.fusedValue([p.ck, p.cv]))
+            let probsC = arena.take(rows: 1, cols: N * H * T * S), ctxC = arena.take(rows: R, cols: I)
+            Kernels.attentionForward(crossCall(qc, kv, layer: l), out: ctxC, probs: probsC, scratch: scratch)
+            let y2 = arena.take(rows: R, cols: C)
+            Kernels.linearForward(out: y2, input: ctxC, weight: s.value(p.co))
+            dropout(y2, site: 304 + 8 * l)
+            Kernels.add(y2, y1, into: y2)
+            let n2 = arena.take(rows: R, cols: C), rstd2 = arena.take(rows: R, cols: 1)
+            Kernels.rmsNormForward(out: n2, rstd: rstd2, input: y2, weight: s.value(p.ln2), eps: c.layerNormEps)
+            let fd = arena.take(rows: R, cols: c.ffWidth)
+            Kernels.linearForward(out: fd, input: n2, weight: s.value(p.wi))
+            Kernels.reluForward(fd, into: fd)
+            dropout(fd, site: 305 + 8 * l)
+            let y3 = arena.take(rows: R, cols: C)
+            Kernels.linearForward(out: y3, input: fd, weight: s.value(p.wo))
+            dropout(y3, site: 306 + 8 * l)
+            Kernels.add(y3, y2, into: y3)
+            dec.append(DecoderActivations(y: y, n0: n0, rstd0: rstd0, qkv: qkv, probs: probs, ctx: ctx, y1: y1, n1: n1,
+                                          rstd1: rstd1, qc: qc, kv: kv, probsC: probsC, ctxC: ctxC, y2: y2, n2: n2,
+                                          rstd2: rstd2, fd: fd))
+            y = y3
+        }
+        let dOut = arena.take(rows: R, cols: C), dr = arena.take(rows: R, cols: 1)
+        Kernels.rmsNormForward(out: dOut, rstd: dr, input: y, weight: s.value(model.decoderFinal), eps: c.layerNormEps)
+        dropout(dOut, site: 500)
+        decFinalIn = y
+        decOut = dOut
+        decRstd = dr
+        // output layer: logits = (h · d^-½) · sharedᵀ
+        let z = arena.take(rows: R, cols: c.vocabulary)
+        Kernels.gemm(transposeB: true, dOut, model.embedding, into: z, alpha: outputScale)
+        logits = z
+        let losses = arena.take(rows: R, cols: 1), ent = arena.take(rows: R, cols: 1)
+        Kernels.crossEntropy(logits: z, targets: labels.base, losses: losses, dLogits: nil, entropy: entropy ? ent : nil)
+        lossBuffer = losses
+        entropyBuffer = entropy ? ent : nil
+        forwardEnd = arena.used
+    }
+
+    /// The output logits `[rows, vocabulary]` of the last forward (until
+    /// ``backward(weights:)`` turns them into their gradient).
+    public var lastLogits: Tensor? { logits }
+
+    /// log p of each packed target token of the last forward.
+    public var tokenLogProbs: [Float] { lossBuffer!.toArray().map { -$0 } }
+    /// −log p of each packed target (the token cross-entropies), as a view.
+    public var tokenLosses: Tensor { lossBuffer! }
+    /// Entropy of each position's distribution (when requested).
+    public var tokenEntropy: Tensor? { entropyBuffer }
+
+    /// Mean token cross-entropy of the last forward.
+    public var meanLoss: Double {
+        let l = lossBuffer!
+        var s = 0.0
+        for i in 0..<l.count { s += Double(l[i]) }
+        return s / Double(max(l.count, 1))
+    }
+
+    private var outputScale: Float { 1 / Float(model.config.modelWidth).squareRoot() }
+
+    // MARK: Backward
+
+    /// Accumulates parameter gradients of `Σ_r w_r · (−log p_r)` over the
+    /// packed targets of the last forward (`weights` `[rows]`; nil: the mean,
+    /// w = 1/rows). Call once per forward (it consumes the logits).
+    public func backward(weights: Tensor? = nil) {
+        let c = model.config, s = model.store, b = batch!
+        let C = c.modelWidth, I = c.inner, H = c.heads
+        let P = b.prompts, S = b.encoderLength, ES = P * S, R = b.rows, N = b.sequences, T = b.maxDecoderLength
+        arena.rewind(to: forwardEnd)
+        let z = logits!
+        Kernels.crossEntropy(logits: z, targets: labels.base, losses: lossBuffer!, dLogits: z, rowWeights: weights,
+                             scale: 1 / Float(R))
+        let dH = arena.zeros(rows: R, cols: C)
+        Kernels.gemm(z, model.embedding, into: dH, alpha: outputScale, beta: 0)
+        Kernels.gemm(transposeA: true, z, decOut!, into: s.grad(model.shared), alpha: outputScale, beta: 1)
+        // decoder final norm (through its dropout)
+        let dY = arena.zeros(rows: R, cols: C), dT = arena.take(rows: R, cols: C), dN = arena.take(rows: R, cols: C)
+        dT.zero()
+        dropoutBackward(dT, dH, site: 500)
+        Kernels.rmsNormBackward(dInput: dY, dWeight: s.grad(model.decoderFinal), dOut: dT, input: decFinalIn!,
+                                weight: s.value(model.decoderFinal), rstd: decRstd!)
+        let dCtx = arena.take(rows: R, cols: I), dQKV = arena.take(rows: R, cols: 3 * I), dF = arena.take(rows: R, cols: c.ffWidth)
+        let dQc = arena.take(rows: R, cols: I), dKV = arena.take(rows: ES, cols: 2 * I)
+        let dEnc = arena.zeros(rows: ES, cols: C)
+        let dScratch = arena.take(rows: 1, cols: max(P * H * S * S, N * H * T * T, N * H * T * S))
+        let dBiasE = arena.zeros(rows: H, cols: S * S), dBiasD = arena.zeros(rows: H, cols: T * T)
+        for (l, p) in model.decoder.enumerated().reversed() {
+            let a = dec[l]
+            // y3 = y2 + drop(wo · drop(relu(wi · n2)))
+            dT.zero()
+            dropoutBackward(dT, dY, site: 306 + 8 * l)
+            dF.zero()
+            Kernels.linearBackward(dInput: dF, dWeight: s.grad(p.wo), dBias: nil, dOut: dT, input: a.fd, weight: s.value(p.wo))
+            reluDropoutBackward(dF, fd: a.fd, site: 305 + 8 * l)
+            dN.zero()
+            Kernels.linearBackward(dInput: dN, dWeight: s.grad(p.wi), dBias: nil, dOut: dF, input: a.n2, weight: s.value(p.wi))
+            Kernels.rmsNormBackward(dInput: dY, dWeight: s.grad(p.ln2), dOut: dN, input: a.y2, weight: s.value(p.ln2), rstd: a.rstd2)
+            // y2 = y1 + drop(co · cross(qc(n1), kv(encOut)))
+            dT.zero()
+            dropoutBackward(dT, dY, site: 304 + 8 * l)
+            dCtx.zero()
+            Kernels.linearBackward(dInput: dCtx, dWeight: s.grad(p.co), dBias: nil, dOut: dT, input: a.ctxC, weight: s.value(p.co))
+            dQc.zero()
+            dKV.zero()
+            Kernels.attentionBackward(crossCall(a.qc, a.kv, layer: l), dQ: dQc, dK: dKV, dV: dKV, dBias: nil,
+                                      scratch: dScratch, dOut: dCtx, probs: a.probsC)
+            Kernels.linearBackward(dInput: dEnc, dWeight: s.fusedGrad([p.ck, p.cv]), dBias: nil, dOut: dKV, input: encOut!,
+                                   weight: s.fusedValue([p.ck, p.cv]))
+            dN.zero()
+            Kernels.linearBackward(dInput: dN, dWeight: s.grad(p.cq), dBias: nil, dOut: dQc, input: a.n1, weight: s.value(p.cq))
+            Kernels.rmsNormBackward(dInput: dY, dWeight: s.grad(p.ln1), dOut: dN, input: a.y1, weight: s.value(p.ln1), rstd: a.rstd1)
+            // y1 = y + drop(o · self(qkv(n0)))
+            dT.zero()
+            dropoutBackward(dT, dY, site: 302 + 8 * l)
+            dCtx.zero()
+            Kernels.linearBackward(dInput: dCtx, dWeight: s.grad(p.o), dBias: nil, dOut: dT, input: a.ctx, weight: s.value(p.o))
+            dQKV.zero()
+            Kernels.attentionBackward(decoderSelfCall(a.qkv, out: a.ctx, layer: l), dQ: dQKV, dK: dQKV, dV: dQKV,
+                                      dBias: dBiasD, scratch: dScratch, dOut: dCtx, probs: a.probs)
+            dN.zero()
+            Kernels.linearBackward(dInput: dN, dWeight: s.fusedGrad([p.q, p.k, p.v]), dBias: nil, dOut: dQKV, input: a.n0,
+                                   weight: s.fusedValue([p.q, p.k, p.v]))
+            Kernels.rmsNormBackward(dInput: dY, dWeight: s.grad(p.ln0), dOut: dN, input: a.y, weight: s.value(p.ln0), rstd: a.rstd0)
+        }
+        dT.zero()
+        dropoutBackward(dT, dY, site: 300)
+        Kernels.embeddingBackward(dTable: s.grad(model.shared), dOut: dT, ids: decInputs.base)
+        Kernels.positionBiasBackward(dTable: s.grad(model.decoderBias), dBias: dBiasD, buckets: bucketsD, heads: H,
+                                     queryLength: T, keyLength: T)
+        // encoder final norm (through its dropout)
+        let dX = arena.zeros(rows: ES, cols: C), dTE = arena.take(rows: ES, cols: C), dNE = arena.take(rows: ES, cols: C)
+        let dCtxE = arena.take(rows: ES, cols: I), dQKVE = arena.take(rows: ES, cols: 3 * I), dFE = arena.take(rows: ES, cols: c.ffWidth)
+        dTE.zero()
+        dropoutBackward(dTE, dEnc, site: 200)
+        Kernels.rmsNormBackward(dInput: dX, dWeight: s.grad(model.encoderFinal), dOut: dTE, input: encFinalIn!,
+                                weight: s.value(model.encoderFinal), rstd: encRstd!)
+        for (l, p) in model.encoder.enumerated().reversed() {
+            let a = enc[l]
+            dTE.zero()
+            dropoutBackward(dTE, dX, site: 4 + 8 * l)
+            dFE.zero()
+            Kernels.linearBackward(dInput: dFE, dWeight: s.grad(p.wo), dBias: nil, dOut: dTE, input: a.fd, weight: s.value(p.wo))
+            reluDropoutBackward(dFE, fd: a.fd, site: 3 + 8 * l)
+            dNE.zero()
+            Kernels.linearBackward(dInput: dNE, dWeight: s.grad(p.wi), dBias: nil, dOut: dFE, input: a.n1, weight: s.value(p.wi))
+            Kernels.rmsNormBackward(dInput: dX, dWeight: s.grad(p.ln1), dOut: dNE, input: a.x1, weight: s.value(p.ln1), rstd: a.rstd1)
+            dTE.zero()
+            dropoutBackward(dTE, dX, site: 2 + 8 * l)
+            dCtxE.zero()
+            Kernels.linearBackward(dInput: dCtxE, dWeight: s.grad(p.o), dBias: nil, dOut: dTE, input: a.ctx, weight: s.value(p.o))
+            dQKVE.zero()
+            Kernels.attentionBackward(encoderSelfCall(a.qkv, layer: l), dQ: dQKVE, dK: dQKVE, dV: dQKVE, dBias: dBiasE,
+                                      scratch: dScratch, dOut: dCtxE, probs: a.probs)
+            dNE.zero()
+            Kernels.linearBackward(dInput: dNE, dWeight: s.fusedGrad([p.q, p.k, p.v]), dBias: nil, dOut: dQKVE, input: a.n0,
+                                   weight: s.fusedValue([p.q, p.k, p.v]))
+            Kernels.rmsNormBackward(dInput: dX, dWeight: s.grad(p.ln0), dOut: dNE, input: a.x, weight: s.value(p.ln0), rstd: a.rstd0)
+        }
+        dTE.zero()
+        dropoutBackward(dTE, dX, site: 0)
+        Kernels.embeddingBackward(dTable: s.grad(model.shared), dOut: dTE, ids: encTokens.base)
+        Kernels.positionBiasBackward(dTable: s.grad(model.encoderBias), dBias: dBiasE, buckets: bucketsE, heads: H,
+                                     queryLength: S, keyLength: S)
+    }
+
+    // MARK: Attention calls
+
+    private func encoderSelfCall(_ qkv: Tensor, layer: Int) -> AttentionCall {
+        let c = model.config, b = batch!
+        var call = AttentionCall(q: qkv, qOffset: 0, k: qkv, kOffset: c.inner, v: qkv, vOffset: 2 * c.inner,
+                                 batch: b.prompts, queryLength: b.encoderLength, keyLength: b.encoderLength,
+                                 heads: c.heads, headWidth: c.headWidth, outStride: c.inner)
+        call.bias = biasE
+        call.keyLengths = UnsafePointer(encLengths.base)
+        call.queryLengths = UnsafePointer(encLengths.base)
+        attentionDropout(&call, site: 1 + 8 * layer)
+        return call
+    }
+
+    private func decoderSelfCall(_ qkv: Tensor, out: Tensor, layer: Int) -> AttentionCall {
+        let c = model.config, b = batch!
+        var call = AttentionCall(q: qkv, qOffset: 0, k: qkv, kOffset: c.inner, v: qkv, vOffset: 2 * c.inner,
+                                 batch: b.sequences, queryLength: b.maxDecoderLength, keyLength: b.maxDecoderLength,
+                                 heads: c.heads, headWidth: c.headWidth, outStride: c.inner)
+        call.causal = true
+        call.bias = biasD
+        call.keyLengths = UnsafePointer(decLengths.base)
+        call.queryLengths = UnsafePointer(decLengths.base)
+        call.queryRows = UnsafePointer(decStarts.base)
+        call.keyRows = UnsafePointer(decStarts.base)
+        attentionDropout(&call, site: 301 + 8 * layer)
+        return call
+    }
+
+    private func crossCall(_ qc: Tensor, _ kv: Tensor, layer: Int) -> AttentionCall {
+        let c = model.config, b = batch!
+        var call = AttentionCall(q: qc, qOffset: 0, k: kv, kOffset: 0, v: kv, vOffset: c.inner, batch: b.sequences,
+                                 queryLength: b.maxDecoderLength, keyLength: b.encoderLength, heads: c.heads,
+                                 headWidth: c.headWidth, outStride: c.inner)
+        call.kvGroup = b.group
+        call.keyLengths = UnsafePointer(encLengths.base)
+        call.queryLengths = UnsafePointer(decLengths.base)
+        call.queryRows = UnsafePointer(decStarts.base)
+        attentionDropout(&call, site: 303 + 8 * layer)
+        return call
+    }
+
+    // MARK: Dropout
+
+    private func streamID(_ site: Int) -> UInt64 { step &* 1024 &+ UInt64(site) }
+
+    private func attentionDropout(_ call: inout AttentionCall, site: Int) {
+        guard training, model.config.dropout > 0 else { return }
+        call.dropout = model.config.dropout
+        call.seed = seed
+        call.stream = streamID(site)
+    }
+
+    private func dropout(_ t: Tensor, site: Int) {
+        guard training, model.config.dropout > 0 else { return }
+        Kernels.dropoutForward(t, into: t, p: model.config.dropout, seed: seed, stream: streamID(site))
+    }
+
+    /// dInput += mask · dOut (a plain add when dropout is off).
+    private func dropoutBackward(_ dInput: Tensor, _ dOut: Tensor, site: Int) {
+        Kernels.dropoutBackward(dInput: dInput, dOut: dOut, p: training ? model.config.dropout : 0, seed: seed,
+                                stream: streamID(site))
+    }
+
+    /// In place: d ← d · mask/(1−p) · [relu > 0], using the saved
+    /// fd = dropout(relu(x)): fd > 0 exactly where the mask kept a positive x,
+    /// and dropped entries have no gradient anyway.
+    private func reluDropoutBackward(_ d: Tensor, fd: Tensor, site: Int) {
+        let p: Float = training ? model.config.dropout : 0
+        Kernels.reluBackwardInPlace(d, out: fd, scale: 1 / (1 - p))
+    }
+}

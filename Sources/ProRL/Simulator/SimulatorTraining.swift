@@ -1,0 +1,254 @@
+import Foundation
+
+/// How the simulator is trained and evaluated on a log.
+public struct SimulatorTraining: Codable, Sendable, Equatable {
+    /// Which positions carry the loss.
+    public enum Loss: String, Codable, Sendable, CaseIterable {
+        /// Every position of a training window predicts its next item: one
+        /// causal forward pass trains all prefixes at once (the default).
+        case allPositions = "all"
+        /// RecBole's prefix augmentation: one sample per prefix, loss at its
+        /// last position.
+        case lastPosition = "last"
+    }
+
+    public var loss = Loss.allPositions
+    public var batchSize = 128
+    public var epochs = 200
+    public var learningRate: Float = 1e-3
+    public var weightDecay: Float = 0
+    /// Epochs without a better validation NDCG@10 before stopping.
+    public var patience = 10
+    public var seed: UInt64 = 2020
+    /// Negatives per user in the sampled protocol.
+    public var sampledNegatives = 100
+
+    public init() {}
+}
+
+/// Leave-one-out ranking metrics.
+public struct RankingMetrics: Codable, Sendable, Equatable {
+    public var users = 0
+    public var hr10 = 0.0, ndcg10 = 0.0, mrr10 = 0.0
+    /// Against 100 sampled negatives (the SASRec paper's protocol).
+    public var sampledHR10 = 0.0, sampledNDCG10 = 0.0
+
+    enum CodingKeys: String, CodingKey {
+        case users, hr10 = "hr@10", ndcg10 = "ndcg@10", mrr10 = "mrr@10"
+        case sampledHR10 = "sampled_hr@10", sampledNDCG10 = "sampled_ndcg@10"
+    }
+
+    public var summary: String {
+        String(format: "HR@10 %.4f  NDCG@10 %.4f  MRR@10 %.4f  (sampled HR@10 %.4f NDCG@10 %.4f)",
+               hr10, ndcg10, mrr10, sampledHR10, sampledNDCG10)
+    }
+}
+
+/// One line of training progress.
+public struct SimulatorEpoch: Sendable {
+    public let epoch: Int
+    public let loss: Double
+    public let validation: RankingMetrics
+    public let seconds: Double
+    public let improved: Bool
+}
+
+/// Trains a ``SASRec`` on a log with leave-one-out splits by time: for each
+/// user the last item is the test target, the second last the validation
+/// target, the rest trains.
+public final class SimulatorTrainer {
+    public let log: InteractionLog
+    public let settings: SimulatorTraining
+    public let model: SASRec
+    private let pass: SASRecPass
+    private let lossHead: FullSoftmaxLoss
+    private let trainSequences: [[Int32]]
+    private let evalPrefixes: (validation: [[Int32]], test: [[Int32]])
+    private let evalTargets: (validation: [Int32], test: [Int32])
+    private let evalUsers: [Int]
+
+    public init(log: InteractionLog, config: SASRecConfig, settings: SimulatorTraining) throws {
+        guard config.itemVocabulary == log.catalog.vocabularySize else {
+            throw DataError(file: "simulator config", "itemVocabulary \(config.itemVocabulary) ≠ catalogue size \(log.catalog.vocabularySize)")
+        }
+        self.log = log
+        self.settings = settings
+        model = try SASRec(config: config, seed: settings.seed)
+        var train: [[Int32]] = [], vp: [[Int32]] = [], tp: [[Int32]] = [], vt: [Int32] = [], tt: [Int32] = [], users: [Int] = []
+        for (u, user) in log.users.enumerated() {
+            let s = user.items
+            if s.count >= 3 {
+                train.append(Array(s.dropLast(2)))
+                vp.append(Array(s.dropLast(2)))
+                vt.append(s[s.count - 2])
+                tp.append(Array(s.dropLast(1)))
+                tt.append(s[s.count - 1])
+                users.append(u)
+            } else if s.count >= 2 {
+                train.append(s)
+            }
+        }
+        guard !vp.isEmpty else { throw DataError(file: "simulator training", "no user has 3 or more events") }
+        trainSequences = train
+        evalPrefixes = (vp, tp)
+        evalTargets = (vt, tt)
+        evalUsers = users
+        let maxRows = settings.loss == .allPositions ? settings.batchSize * config.maxLength : settings.batchSize
+        pass = SASRecPass(model: model, maxBatch: max(settings.batchSize, 256))
+        lossHead = FullSoftmaxLoss(maxRows: max(maxRows, 256), width: config.hidden, vocabulary: config.itemVocabulary)
+    }
+
+    /// Training samples of one epoch: (input sequence, per-position targets;
+    /// last-position samples have one target).
+    private func samples() -> [(input: [Int32], targets: [Int32])] {
+        let L = model.config.maxLength
+        var out: [(input: [Int32], targets: [Int32])] = []
+        for s in trainSequences {
+            switch settings.loss {
+            case .allPositions:
+                // windows ending at the sequence's end, stepping back by L:
+                // every position 1..<n is a target exactly once
+                var end = s.count
+                while end >= 2 {
+                    let start = max(0, end - 1 - L)
+                    out.append((Array(s[start..<(end - 1)]), Array(s[(start + 1)..<end])))
+                    end = start + 1
+                }
+            case .lastPosition:
+                for t in 1..<s.count { out.append((Array(s[max(0, t - L)..<t]), [s[t]])) }
+            }
+        }
+        return out
+    }
+
+    /// Trains until the epochs run out or validation NDCG@10 stops
+    /// improving for `patience` epochs; restores the best parameters and
+    /// returns (validation, test) metrics of that model.
+    public func run(progress: (SimulatorEpoch) -> Void) -> (validation: RankingMetrics, test: RankingMetrics, epochs: Int) {
+        var data = samples()
+        var rng = SplitMix64(seed: settings.seed ^ 0xA5A5)
+        let best = ParameterStore(layout: SASRec.layout(model.config))
+        best.copyValues(from: model.store)
+        var bestScore = -1.0, bestValidation = RankingMetrics(), since = 0, epochsRun = 0
+        var step: UInt64 = 0
+        for epoch in 1...max(1, settings.epochs) {
+            let t0 = Date()
+            rng.shuffle(&data)
+            var lossSum = 0.0, batches = 0
+            var start = 0
+            while start < data.count {
+                let chunk = data[start..<min(start + settings.batchSize, data.count)]
+                start += settings.batchSize
+                let batch = SequenceBatch(chunk.map(\.input), maxLength: model.config.maxLength)
+                var rows: [Int] = [], targets: [Int32] = []
+                for (b, sample) in chunk.enumerated() {
+                    let n = Int(batch.lengths[b])
+                    if settings.loss == .allPositions {
+                        for t in 0..<n { rows.append(b * batch.length + t); targets.append(sample.targets[t]) }
+                    } else {
+                        rows.append(b * batch.length + n - 1)
+                        targets.append(sample.targets[0])
+                    }
+                }
+                step += 1
+                model.store.zeroGrads()
+                let states = pass.forward(batch, training: true, seed: settings.seed, step: step)
+                let dStates = dStatesBuffer(rows: states.rows, cols: states.cols)
+                dStates.zero()
+                lossSum += lossHead(states: states, rows: rows, targets: targets, items: model.items, dStates: dStates,
+                                    dItems: model.store.grad(model.itemEmbedding))
+                pass.backward(dStates)
+                model.store.adamW(lr: settings.learningRate, weightDecay: settings.weightDecay)
+                batches += 1
+            }
+            let validation = evaluate(split: .validation)
+            epochsRun = epoch
+            let improved = validation.ndcg10 > bestScore
+            if improved {
+                bestScore = validation.ndcg10
+                bestValidation = validation
+                best.copyValues(from: model.store)
+                since = 0
+            } else {
+                since += 1
+            }
+            progress(SimulatorEpoch(epoch: epoch, loss: lossSum / Double(max(batches, 1)), validation: validation,
+                                    seconds: Date().timeIntervalSince(t0), improved: improved))
+            if since >= settings.patience { break }
+        }
+        model.store.copyValues(from: best)
+        return (bestValidation, evaluate(split: .test), epochsRun)
+    }
+
+    private var dStatesStorage: FloatBuffer? = nil
+    private func dStatesBuffer(rows: Int, cols: Int) -> Tensor {
+        if dStatesStorage == nil || dStatesStorage!.count < rows * cols { dStatesStorage = FloatBuffer(count: pass.maxBatch * pass.maxLength * cols) }
+        return dStatesStorage!.tensor(rows: rows, cols: cols)
+    }
+
+    public enum Split { case validation, test }
+
+    /// Full-ranking and sampled metrics on a leave-one-out split.
+    public func evaluate(split: Split) -> RankingMetrics {
+        let prefixes = split == .validation ? evalPrefixes.validation : evalPrefixes.test
+        let targets = split == .validation ? evalTargets.validation : evalTargets.test
+        return SimulatorEvaluation.metrics(pass: pass, prefixes: prefixes, targets: targets,
+                                           users: evalUsers.map { log.users[$0].items },
+                                           negatives: settings.sampledNegatives, seed: settings.seed)
+    }
+}
+
+/// Ranking a target among all items (padding excluded) after a prefix.
+public enum SimulatorEvaluation {
+    public static func metrics(pass: SASRecPass, prefixes: [[Int32]], targets: [Int32], users: [[Int32]],
+                               negatives: Int, seed: UInt64) -> RankingMetrics {
+        let model = pass.model, c = model.config, V = c.itemVocabulary
+        var m = RankingMetrics()
+        let logits = FloatBuffer(count: pass.maxBatch * V)
+        var start = 0
+        while start < prefixes.count {
+            let end = min(start + pass.maxBatch, prefixes.count)
+            let batch = SequenceBatch(Array(prefixes[start..<end]), maxLength: c.maxLength)
+            let states = pass.forward(batch, training: false)
+            let last = FloatBuffer(count: batch.batch * c.hidden)
+            for b in 0..<batch.batch {
+                last.tensor(rows: batch.batch, cols: c.hidden).row(b).copy(from: states.row(b * batch.length + Int(batch.lengths[b]) - 1))
+            }
+            let z = logits.tensor(rows: batch.batch, cols: V)
+            Kernels.scoreLogits(states: last.tensor(rows: batch.batch, cols: c.hidden), items: model.items, into: z)
+            for b in 0..<batch.batch {
+                let i = start + b, t = Int(targets[i])
+                let row = z.base + b * V
+                let ts = row[t]
+                var rank = 1
+                for v in 1..<V where v != t && row[v] > ts { rank += 1 }
+                if rank <= 10 {
+                    m.hr10 += 1
+                    m.ndcg10 += 1 / log2(Double(rank) + 1)
+                    m.mrr10 += 1 / Double(rank)
+                }
+                // sampled: 100 items the user never interacted with
+                var rng = SplitMix64(seed: seed ^ UInt64(i) &* 0x9E37_79B9)
+                let seen = Set(users[i])
+                var sampledRank = 1, attempts = 0
+                var drawn = Set<Int>()
+                while drawn.count < negatives && attempts < negatives * 50 {
+                    attempts += 1
+                    let v = 1 + rng.below(V - 1)
+                    if seen.contains(Int32(v)) || v == t || drawn.contains(v) { continue }
+                    drawn.insert(v)
+                    if row[v] > ts { sampledRank += 1 }
+                }
+                if sampledRank <= 10 {
+                    m.sampledHR10 += 1
+                    m.sampledNDCG10 += 1 / log2(Double(sampledRank) + 1)
+                }
+            }
+            start = end
+        }
+        let n = Double(max(prefixes.count, 1))
+        m.users = prefixes.count
+        m.hr10 /= n; m.ndcg10 /= n; m.mrr10 /= n; m.sampledHR10 /= n; m.sampledNDCG10 /= n
+        return m
+    }
+}

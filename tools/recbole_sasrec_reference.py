@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Train RecBole's own SASRec on a RecBole-format dataset with the protocol
+the engine uses, and print its metrics — the reference range for the
+engine's simulator (issue 4). Run by hand; needs `pip install recbole torch`.
+
+    python3 tools/recbole_sasrec_reference.py --data-path ../shared/data --dataset ml-100k
+
+Protocol: leave-one-out by time (last item test, second last validation),
+full ranking over all items, HR/NDCG/MRR@10, early stopping on validation
+NDCG@10 with patience 10, RecBole's SASRec defaults (2 layers, hidden 64,
+2 heads, inner 256, dropout 0.5, max length 50, CE loss, Adam lr 1e-3).
+"""
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+
+# RecBole 1.2.1 predates NumPy 2 and PyTorch's weights_only default.
+for name, alias in (("float_", np.float64), ("bool8", np.bool_), ("int_", np.int64), ("unicode_", np.str_),
+                    ("complex_", np.complex128), ("object_", np.object_)):
+    if not hasattr(np, name):
+        setattr(np, name, alias)
+_load = torch.load
+torch.load = lambda *a, **k: _load(*a, **{**k, "weights_only": False})
+
+from recbole.quick_start import run_recbole  # noqa: E402
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--data-path", required=True)
+    p.add_argument("--dataset", default="ml-100k")
+    p.add_argument("--epochs", type=int, default=300)
+    p.add_argument("--batch-size", type=int, default=2048)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--seed", type=int, default=2020)
+    args = p.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    config = {
+        "data_path": args.data_path,
+        "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
+        "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "full"},
+        "metrics": ["Hit", "NDCG", "MRR"],
+        "topk": [10],
+        "valid_metric": "NDCG@10",
+        "stopping_step": 10,
+        "epochs": args.epochs,
+        "train_batch_size": args.batch_size,
+        "train_neg_sample_args": None,
+        "seed": args.seed,
+        "device": "cpu",
+        "show_progress": False,
+        "checkpoint_dir": "/tmp/recbole-saved",
+    }
+    t0 = time.time()
+    result = run_recbole(model="SASRec", dataset=args.dataset, config_dict=config)
+    print(json.dumps({"best_valid": {k: float(v) for k, v in result["best_valid_result"].items()},
+                      "test": {k: float(v) for k, v in result["test_result"].items()},
+                      "seconds": round(time.time() - t0, 1)}))
+
+
+if __name__ == "__main__":
+    main()
