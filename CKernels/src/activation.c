@@ -1,6 +1,6 @@
 /*
- * activation.c — ReLU, GELU (vectorised body in activation_simd.inc),
- * residual add, axpy and scale. Elementwise work is split in fixed chunks.
+ * activation.c — ReLU, GELU, residual add, axpy and scale (vectorised
+ * bodies in activation_simd.inc). Elementwise work is split in fixed chunks.
  */
 #include "internal.h"
 
@@ -19,21 +19,18 @@ enum { ACT_CHUNK = 16384 };
     } while (0)
 
 void pk_relu_fwd(float *out, const float *inp, size_t n) {
-    CHUNKED_FOR(n, 1.0, {
-        for (size_t i = lo; i < hi; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
-    });
+    const pk_isa_ops *ops = pk_ops();
+    CHUNKED_FOR(n, 1.0, { ops->relu_fwd_span(out + lo, inp + lo, hi - lo); });
 }
 
 void pk_relu_bwd(float *dinp, const float *dout, const float *out, size_t n) {
-    CHUNKED_FOR(n, 1.0, {
-        for (size_t i = lo; i < hi; i++) dinp[i] += out[i] > 0.0f ? dout[i] : 0.0f;
-    });
+    const pk_isa_ops *ops = pk_ops();
+    CHUNKED_FOR(n, 1.0, { ops->relu_bwd_span(dinp + lo, dout + lo, out + lo, hi - lo); });
 }
 
 void pk_relu_bwd_inplace(float *d, const float *out, float scale, size_t n) {
-    CHUNKED_FOR(n, 1.0, {
-        for (size_t i = lo; i < hi; i++) d[i] = out[i] > 0.0f ? d[i] * scale : 0.0f;
-    });
+    const pk_isa_ops *ops = pk_ops();
+    CHUNKED_FOR(n, 1.0, { ops->relu_bwd_inplace_span(d + lo, out + lo, scale, hi - lo); });
 }
 
 void pk_gelu_fwd(float *out, const float *inp, size_t n) {
@@ -56,19 +53,16 @@ void pk_gelu_bwd_naive(float *dinp, const float *dout, const float *inp,
 }
 
 void pk_add(float *out, const float *a, const float *b, size_t n) {
-    CHUNKED_FOR(n, 1.0, {
-        for (size_t i = lo; i < hi; i++) out[i] = a[i] + b[i];
-    });
+    const pk_isa_ops *ops = pk_ops();
+    CHUNKED_FOR(n, 1.0, { ops->axpby_span(out + lo, a + lo, b + lo, 1.0f, hi - lo); });
 }
 
 void pk_axpy(float *y, const float *x, float alpha, size_t n) {
-    CHUNKED_FOR(n, 1.0, {
-        for (size_t i = lo; i < hi; i++) y[i] += alpha * x[i];
-    });
+    const pk_isa_ops *ops = pk_ops();
+    CHUNKED_FOR(n, 1.0, { ops->axpby_span(y + lo, y + lo, x + lo, alpha, hi - lo); });
 }
 
 void pk_scale(float *x, float alpha, size_t n) {
-    CHUNKED_FOR(n, 1.0, {
-        for (size_t i = lo; i < hi; i++) x[i] *= alpha;
-    });
+    const pk_isa_ops *ops = pk_ops();
+    CHUNKED_FOR(n, 1.0, { ops->scale_span(x + lo, alpha, hi - lo); });
 }

@@ -140,6 +140,12 @@ typedef struct pk_isa_ops {
     void (*dropout_span)(float *out, const float *in, size_t n, uint64_t key,
                          uint32_t base, uint32_t thr, float scale,
                          int accumulate);
+    void (*relu_fwd_span)(float *out, const float *inp, size_t n);
+    void (*relu_bwd_span)(float *dinp, const float *dout, const float *out, size_t n);
+    void (*relu_bwd_inplace_span)(float *d, const float *out, float scale, size_t n);
+    /* out = a + alpha·b (residual add: alpha 1; axpy: out = a = y) */
+    void (*axpby_span)(float *out, const float *a, const float *b, float alpha, size_t n);
+    void (*scale_span)(float *x, float alpha, size_t n);
     /* scoring: rows [0, nrows) of u against all items. */
     void (*score_stats_rows)(float *lse, float *tscore, int *rank,
                              const float *u, const float *items,

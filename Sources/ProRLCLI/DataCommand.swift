@@ -82,6 +82,7 @@ struct DataCommand: ParsableCommand {
             }
             let json = try JSONSerialization.data(withJSONObject: stats, options: [.prettyPrinted, .sortedKeys])
             try AtomicFile.write(json, to: "\(out)/stats.json")
+            try log.catalog.write(to: "\(out)/catalog.json")
         }
     }
 
@@ -89,7 +90,12 @@ struct DataCommand: ParsableCommand {
     struct ImportSplits: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "import-splits",
-            abstract: "Check an official ProRL split against its datamaps and semantic IDs; print statistics.")
+            abstract: "Import an official ProRL split: check it against its datamaps and semantic IDs, print statistics.",
+            discussion: """
+                With --out, writes the tasks as JSON lines split by user into train.jsonl and \
+                validation.jsonl (--validation-users is the fraction of users held out), plus catalog.json \
+                and, with --sem-ids, tokenizer.json.
+                """)
 
         @Argument(help: "The split file (JSON array, val or test layout, or JSON lines).")
         var split: String
@@ -97,16 +103,38 @@ struct DataCommand: ParsableCommand {
         var datamaps: String
         @Option(name: .customLong("sem-ids"), help: "The dataset's .sem_ids file (optional).")
         var semIDs: String?
+        @Option(help: "Output directory for train/validation JSON lines (optional).")
+        var out: String?
+        @Option(help: "Fraction of users whose tasks go to validation.")
+        var validationUsers = 0.1
+        @Option(help: "Seed of the user split.")
+        var seed: UInt64 = 2024
+
+        func validate() throws {
+            guard validationUsers >= 0 && validationUsers < 1 else {
+                throw ValidationError("--validation-users: expected a fraction in [0, 1), found \(validationUsers)")
+            }
+        }
 
         func run() throws {
             let catalog = try ProRLDatamaps.catalog(datamaps)
             let tasks = try TaskFile.read(split, catalog: catalog)
             print("\(split): \(TaskStatistics(tasks)); catalogue of \(catalog.itemCount) items")
+            var tokenizer: ItemTokenizer? = nil
             if let semIDs {
                 let tok = try ProRLDatamaps.tokenizer(semanticIDs: semIDs, catalog: catalog)
                 print("semantic IDs: \(tok.tokensPerItem) tokens per item, vocabulary \(tok.vocabularySize), "
                       + "trie of \(tok.trie.nodeCount) nodes")
+                tokenizer = tok
             }
+            guard let out else { return }
+            let (train, validation) = TaskBuilder.splitByUser(tasks, validationFraction: validationUsers, seed: seed)
+            try TaskFile.write(train, catalog: catalog, to: "\(out)/train.jsonl")
+            try TaskFile.write(validation, catalog: catalog, to: "\(out)/validation.jsonl")
+            try catalog.write(to: "\(out)/catalog.json")
+            if let tokenizer { try AtomicFile.write(try JSONEncoder().encode(tokenizer), to: "\(out)/tokenizer.json") }
+            print("train: \(TaskStatistics(train))")
+            print("validation: \(TaskStatistics(validation))")
         }
     }
 }

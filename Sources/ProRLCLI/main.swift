@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import ProRL
 
 /// `prorl`: the engine's command line.
@@ -7,7 +8,7 @@ struct ProRLCommand: ParsableCommand {
         commandName: "prorl",
         abstract: "Proactive recommendation with rectified policy gradients (ProRL), on CPU.",
         version: ProRL.version,
-        subcommands: [Info.self, DataCommand.self, SimulatorCommand.self]
+        subcommands: [Info.self, DataCommand.self, SimulatorCommand.self, PretrainCommand.self, BenchCommand.self]
     )
 }
 
@@ -20,5 +21,7 @@ struct Info: ParsableCommand {
         print("kernels: OpenMP \(Kernels.openMP ? "on" : "off"), \(Kernels.threads) threads, SIMD \(Kernels.simdName)")
     }
 }
+
+
 
 ProRLCommand.main()

@@ -86,3 +86,30 @@ struct KernelsTests {
 }
 
 import Foundation
+
+@Suite("Arena")
+struct ArenaTests {
+    @Test("an arena grows during the first step and never allocates in later ones")
+    func growsOnceThenStays() {
+        let arena = Arena(capacity: 1000)
+        func step() -> [Tensor] {
+            arena.reset()
+            return [arena.take(rows: 30, cols: 20), arena.take(rows: 70_000, cols: 1), arena.take(rows: 5, cols: 7),
+                    arena.take(rows: 1, cols: 100_000), arena.take(rows: 3, cols: 3)]
+        }
+        var views = step()
+        // views of one step never overlap
+        for (i, a) in views.enumerated() {
+            a.fill(Float(i))
+        }
+        for (i, a) in views.enumerated() { #expect(a.toArray().allSatisfy { $0 == Float(i) }, "view \(i) was overwritten") }
+        let afterFirst = arena.allocations
+        #expect(afterFirst >= 1, "the first step had to grow")
+        views = step()
+        let afterSecond = arena.allocations
+        for _ in 0..<3 { views = step() }
+        #expect(arena.allocations == afterSecond, "steps after the consolidation allocated \(arena.allocations - afterSecond) blocks")
+        #expect(afterSecond == afterFirst + 1, "one consolidation")
+        _ = views
+    }
+}

@@ -94,6 +94,22 @@ public enum TaskBuilder {
         return TaskSplits(train: groups[0], validation: groups[1], test: groups[2])
     }
 
+    /// Splits existing tasks by user (tasks without a user count as their
+    /// own user): a seeded `validationFraction` of users go to validation.
+    public static func splitByUser(_ tasks: [ProactiveTask], validationFraction: Double, seed: UInt64)
+        -> (train: [ProactiveTask], validation: [ProactiveTask])
+    {
+        var users = Array(Set(tasks.enumerated().map { $0.element.user ?? "#\($0.offset)" })).sorted()
+        var rng = SplitMix64(seed: seed)
+        rng.shuffle(&users)
+        let held = Set(users.prefix(Int((Double(users.count) * validationFraction).rounded())))
+        var train: [ProactiveTask] = [], validation: [ProactiveTask] = []
+        for (i, t) in tasks.enumerated() {
+            if held.contains(t.user ?? "#\(i)") { validation.append(t) } else { train.append(t) }
+        }
+        return (train, validation)
+    }
+
     /// The windows of one user (see ``TaskConstruction``).
     public static func windows(_ user: InteractionLog.UserSequence, settings s: TaskConstruction) -> [ProactiveTask] {
         let items = user.items, n = items.count, h = s.historyLength

@@ -1,5 +1,200 @@
 import Foundation
 
+/// The encoder stack of a ``T5Policy``: forward (and, for training,
+/// backward) over P prompts of up to S tokens, right-padded. Shared by the
+/// teacher-forced pass and the decoder; its arena is sized once.
+public final class T5EncoderPass: @unchecked Sendable {
+    public let model: T5Policy
+    public let maxPrompts: Int
+    public let maxLength: Int
+    private let arena: Arena
+    private let tokens, lengths: Int32Buffer
+    /// Saved per layer. The norms' outputs and the feed-forward activations
+    /// (ReLU, then dropout from the same stream) are recomputed in backward.
+    private struct Activations { var x, rstd0, qkv, probs, ctx, x1, rstd1: Tensor }
+    private var acts: [Activations] = []
+    private var finalIn: Tensor? = nil, out: Tensor? = nil, rstd: Tensor? = nil, bias: Tensor? = nil
+    /// Forward temporaries, reused by backward.
+    private var normedTemp: Tensor? = nil, ffTemp: Tensor? = nil
+    private var buckets: [Int32] = []
+    private var prompts = 0, length = 0
+    private var training = false, seed: UInt64 = 0, step: UInt64 = 0
+    private var forwardEnd: Arena.Mark? = nil
+
+    public init(model: T5Policy, maxPrompts: Int, maxLength: Int) {
+        self.model = model
+        self.maxPrompts = maxPrompts
+        self.maxLength = maxLength
+        arena = Arena(capacity: T5EncoderPass.floatsNeeded(model.config, prompts: maxPrompts, length: maxLength))
+        tokens = Int32Buffer(capacity: maxPrompts * maxLength)
+        lengths = Int32Buffer(capacity: maxPrompts)
+    }
+
+    static func floatsNeeded(_ c: T5Config, prompts: Int, length: Int) -> Int {
+        let C = c.modelWidth, I = c.inner, F = c.ffWidth, H = c.heads, S = length, ES = prompts * S
+        let slab = prompts * H * S * S
+        let forward = ES * (C + c.encoderLayers * (5 * C + 2 + 4 * I + F) + C + 1) + (c.encoderLayers + 1) * slab + H * S * S
+        let backward = ES * (4 * C + 4 * I + F) + slab + H * S * S
+        return forward + backward + 16 * (24 + 16 * c.encoderLayers)
+    }
+
+    /// Encoder output `[P·S, C]` (the final norm, then dropout when
+    /// training) for `tokens` `[P·S]` with `lengths` `[P]` real tokens.
+    @discardableResult
+    public func forward(tokens t: [Int32], lengths l: [Int32], prompts P: Int, length S: Int, training: Bool,
+                        seed: UInt64 = 0, step: UInt64 = 0) -> Tensor {
+        let c = model.config, s = model.store
+        let C = c.modelWidth, I = c.inner, H = c.heads, ES = P * S
+        precondition(P <= maxPrompts && S <= maxLength, "encoder batch \(P) × \(S) exceeds \(maxPrompts) × \(maxLength)")
+        arena.reset()
+        prompts = P
+        length = S
+        self.training = training
+        self.seed = seed
+        self.step = step
+        tokens.set(t)
+        lengths.set(l)
+        if buckets.count != S * S { buckets = c.buckets(queryLength: S, keyLength: S, bidirectional: true) }
+        let b = arena.take(rows: H, cols: S * S)
+        Kernels.positionBiasForward(bias: b, table: s.value(model.encoderBias), buckets: buckets, heads: H, queryLength: S, keyLength: S)
+        bias = b
+        let scratch = arena.take(rows: 1, cols: P * H * S * S)
+        let normed = arena.take(rows: ES, cols: C), ff = arena.take(rows: ES, cols: c.ffWidth)
+        normedTemp = normed
+        ffTemp = ff
+        var x = arena.take(rows: ES, cols: C)
+        Kernels.embeddingForward(out: x, table: model.embedding, ids: tokens.base)
+        dropout(x, site: 0)
+        acts.removeAll(keepingCapacity: true)
+        for (l, p) in model.encoder.enumerated() {
+            let n0 = normed, rstd0 = arena.take(rows: ES, cols: 1)
+            Kernels.rmsNormForward(out: n0, rstd: rstd0, input: x, weight: s.value(p.ln0), eps: c.layerNormEps)
+            let qkv = arena.take(rows: ES, cols: 3 * I)
+            Kernels.linearForward(out: qkv, input: n0, weight: s.fusedValue([p.q, p.k, p.v]))
+            let probs = arena.take(rows: 1, cols: P * H * S * S), ctx = arena.take(rows: ES, cols: I)
+            Kernels.attentionForward(selfCall(qkv, layer: l), out: ctx, probs: probs, scratch: scratch)
+            let x1 = arena.take(rows: ES, cols: C)
+            Kernels.linearForward(out: x1, input: ctx, weight: s.value(p.o))
+            dropout(x1, site: 2 + 8 * l)
+            Kernels.add(x1, x, into: x1)
+            let rstd1 = arena.take(rows: ES, cols: 1)
+            feedForwardActivations(into: ff, normed: normed, rstd: rstd1, input: x1, layer: l)
+            let x2 = arena.take(rows: ES, cols: C)
+            Kernels.linearForward(out: x2, input: ff, weight: s.value(p.wo))
+            dropout(x2, site: 4 + 8 * l)
+            Kernels.add(x2, x1, into: x2)
+            acts.append(Activations(x: x, rstd0: rstd0, qkv: qkv, probs: probs, ctx: ctx, x1: x1, rstd1: rstd1))
+            x = x2
+        }
+        let eo = arena.take(rows: ES, cols: C), er = arena.take(rows: ES, cols: 1)
+        Kernels.rmsNormForward(out: eo, rstd: er, input: x, weight: s.value(model.encoderFinal), eps: c.layerNormEps)
+        dropout(eo, site: 200)
+        finalIn = x
+        out = eo
+        rstd = er
+        forwardEnd = arena.mark
+        return eo
+    }
+
+    /// normed = RMSNorm(input) and ff = dropout(relu(normed · Wiᵀ)) of layer
+    /// `l` (forward, and again in backward: same dropout stream, same values).
+    private func feedForwardActivations(into ff: Tensor, normed: Tensor, rstd: Tensor, input: Tensor, layer l: Int) {
+        let c = model.config, s = model.store, p = model.encoder[l]
+        Kernels.rmsNormForward(out: normed, rstd: rstd, input: input, weight: s.value(p.ln1), eps: c.layerNormEps)
+        Kernels.linearForward(out: ff, input: normed, weight: s.value(p.wi))
+        Kernels.reluForward(ff, into: ff)
+        dropout(ff, site: 3 + 8 * l)
+    }
+
+    /// The output of the last forward.
+    public var output: Tensor { out! }
+    /// Per-prompt lengths of the last forward (for attention masks).
+    public var lengthPointer: UnsafePointer<Int32> { UnsafePointer(lengths.base) }
+
+    /// Accumulates parameter gradients given `dOut` `[P·S, C]`.
+    public func backward(_ dOut: Tensor) {
+        let c = model.config, s = model.store
+        let C = c.modelWidth, I = c.inner, H = c.heads, P = prompts, S = length, ES = P * S
+        arena.rewind(to: forwardEnd!)
+        let dX = arena.zeros(rows: ES, cols: C), dT = arena.take(rows: ES, cols: C), dN = arena.take(rows: ES, cols: C)
+        let normed = normedTemp!, ff = ffTemp!, dCtx = arena.take(rows: ES, cols: I)
+        // dQKV and dF are never live together: one buffer
+        let shared = arena.take(rows: 1, cols: ES * max(3 * I, c.ffWidth))
+        let dQKV = Tensor(shared.base, rows: ES, cols: 3 * I), dF = Tensor(shared.base, rows: ES, cols: c.ffWidth)
+        let dScratch = arena.take(rows: 1, cols: P * H * S * S), dBias = arena.zeros(rows: H, cols: S * S)
+        dT.zero()
+        dropoutBackward(dT, dOut, site: 200)
+        Kernels.rmsNormBackward(dInput: dX, dWeight: s.grad(model.encoderFinal), dOut: dT, input: finalIn!,
+                                weight: s.value(model.encoderFinal), rstd: rstd!)
+        for (l, p) in model.encoder.enumerated().reversed() {
+            let a = acts[l]
+            dT.zero()
+            dropoutBackward(dT, dX, site: 4 + 8 * l)
+            feedForwardActivations(into: ff, normed: normed, rstd: a.rstd1, input: a.x1, layer: l)
+            dF.zero()
+            Kernels.linearBackward(dInput: dF, dWeight: s.grad(p.wo), dBias: nil, dOut: dT, input: ff, weight: s.value(p.wo))
+            Kernels.reluBackwardInPlace(dF, out: ff, scale: 1 / (1 - dropoutRate))
+            dN.zero()
+            Kernels.linearBackward(dInput: dN, dWeight: s.grad(p.wi), dBias: nil, dOut: dF, input: normed, weight: s.value(p.wi))
+            Kernels.rmsNormBackward(dInput: dX, dWeight: s.grad(p.ln1), dOut: dN, input: a.x1, weight: s.value(p.ln1), rstd: a.rstd1)
+            dT.zero()
+            dropoutBackward(dT, dX, site: 2 + 8 * l)
+            dCtx.zero()
+            Kernels.linearBackward(dInput: dCtx, dWeight: s.grad(p.o), dBias: nil, dOut: dT, input: a.ctx, weight: s.value(p.o))
+            dQKV.zero()
+            Kernels.attentionBackward(selfCall(a.qkv, layer: l), dQ: dQKV, dK: dQKV, dV: dQKV, dBias: dBias,
+                                      scratch: dScratch, dOut: dCtx, probs: a.probs)
+            dN.zero()
+            Kernels.rmsNormForward(out: normed, rstd: a.rstd0, input: a.x, weight: s.value(p.ln0), eps: c.layerNormEps)
+            Kernels.linearBackward(dInput: dN, dWeight: s.fusedGrad([p.q, p.k, p.v]), dBias: nil, dOut: dQKV, input: normed,
+                                   weight: s.fusedValue([p.q, p.k, p.v]))
+            Kernels.rmsNormBackward(dInput: dX, dWeight: s.grad(p.ln0), dOut: dN, input: a.x, weight: s.value(p.ln0), rstd: a.rstd0)
+        }
+        dT.zero()
+        dropoutBackward(dT, dX, site: 0)
+        Kernels.embeddingBackward(dTable: s.grad(model.shared), dOut: dT, ids: tokens.base)
+        Kernels.positionBiasBackward(dTable: s.grad(model.encoderBias), dBias: dBias, buckets: buckets, heads: H,
+                                     queryLength: S, keyLength: S)
+    }
+
+    private func selfCall(_ qkv: Tensor, layer: Int) -> AttentionCall {
+        let c = model.config
+        var call = AttentionCall(q: qkv, qOffset: 0, k: qkv, kOffset: c.inner, v: qkv, vOffset: 2 * c.inner,
+                                 batch: prompts, queryLength: length, keyLength: length, heads: c.heads,
+                                 headWidth: c.headWidth, outStride: c.inner)
+        call.bias = bias
+        call.keyLengths = UnsafePointer(lengths.base)
+        call.queryLengths = UnsafePointer(lengths.base)
+        if training && c.dropout > 0 {
+            call.dropout = c.dropout
+            call.seed = seed
+            call.stream = T5Dropout.stream(step: step, site: 1 + 8 * layer)
+        }
+        return call
+    }
+
+    private var dropoutRate: Float { training ? model.config.dropout : 0 }
+
+    private func dropout(_ t: Tensor, site: Int) {
+        guard training, model.config.dropout > 0 else { return }
+        Kernels.dropoutForward(t, into: t, p: model.config.dropout, seed: seed, stream: T5Dropout.stream(step: step, site: site))
+    }
+
+    private func dropoutBackward(_ dInput: Tensor, _ dOut: Tensor, site: Int) {
+        Kernels.dropoutBackward(dInput: dInput, dOut: dOut, p: dropoutRate, seed: seed, stream: T5Dropout.stream(step: step, site: site))
+    }
+}
+
+/// Dropout stream ids of the policy: one per (step, site). Sites: encoder
+/// 0…199 (embedding 0; layer l: 1+8l probabilities, 2+8l attention output,
+/// 3+8l feed-forward inner, 4+8l feed-forward output; final 200); decoder
+/// 300… (embedding 300; layer l: 301+8l self probabilities, 302+8l self
+/// output, 303+8l cross probabilities, 304+8l cross output, 305+8l inner,
+/// 306+8l output; final 500).
+enum T5Dropout {
+    static func stream(step: UInt64, site: Int) -> UInt64 { step &* 1024 &+ UInt64(site) }
+}
+
 /// One teacher-forced forward/backward pass of a ``T5Policy`` over a
 /// ``PolicyBatch``: the encoder runs once per prompt, the decoder only over
 /// real (packed) tokens, and cross-attention lets the G decoder rows of a
@@ -25,52 +220,49 @@ public final class T5Pass: @unchecked Sendable {
 
     public let model: T5Policy
     public let capacity: Capacity
+    public let encoder: T5EncoderPass
     private let arena: Arena
-    private let encTokens, encLengths, decInputs, labels, decLengths, decStarts: Int32Buffer
+    private let decInputs, labels, decLengths, decStarts: Int32Buffer
 
-    private struct EncoderActivations { var x, n0, rstd0, qkv, probs, ctx, x1, n1, rstd1, fd: Tensor }
+    /// Saved per decoder layer. The norms' outputs and the cross-attention
+    /// keys/values of the encoder output are recomputed in backward.
     private struct DecoderActivations {
-        var y, n0, rstd0, qkv, probs, ctx, y1, n1, rstd1, qc, kv, probsC, ctxC, y2, n2, rstd2, fd: Tensor
+        var y, rstd0, qkv, probs, ctx, y1, rstd1, qc, probsC, ctxC, y2, rstd2, fd: Tensor
     }
-    private var enc: [EncoderActivations] = []
     private var dec: [DecoderActivations] = []
-    private var encFinalIn: Tensor? = nil, encOut: Tensor? = nil, encRstd: Tensor? = nil
+    private var encOut: Tensor? = nil
     private var decFinalIn: Tensor? = nil, decOut: Tensor? = nil, decRstd: Tensor? = nil
-    private var biasE: Tensor? = nil, biasD: Tensor? = nil
+    private var biasD: Tensor? = nil
     private var logits: Tensor? = nil
+    /// Forward temporaries, reused by backward.
+    private var normedTemp: Tensor? = nil, kvTemp: Tensor? = nil
     private var lossBuffer: Tensor? = nil, entropyBuffer: Tensor? = nil
-    private var bucketsE: [Int32] = [], bucketsD: [Int32] = []
+    private var bucketsD: [Int32] = []
     private var batch: PolicyBatch? = nil
     private var training = false, seed: UInt64 = 0, step: UInt64 = 0
-    private var forwardEnd = 0
+    private var forwardEnd: Arena.Mark? = nil
 
     public init(model: T5Policy, capacity: Capacity) {
         self.model = model
         self.capacity = capacity
+        encoder = T5EncoderPass(model: model, maxPrompts: capacity.prompts, maxLength: capacity.encoderLength)
         arena = Arena(capacity: T5Pass.floatsNeeded(model.config, capacity))
-        let ES = capacity.prompts * capacity.encoderLength
-        encTokens = Int32Buffer(capacity: ES)
-        encLengths = Int32Buffer(capacity: capacity.prompts)
         decInputs = Int32Buffer(capacity: capacity.rows)
         labels = Int32Buffer(capacity: capacity.rows)
         decLengths = Int32Buffer(capacity: capacity.sequences)
         decStarts = Int32Buffer(capacity: capacity.sequences)
     }
 
-    /// Floats of workspace a pass of this capacity takes (forward and
-    /// backward views, 16-float aligned).
+    /// Floats of decoder workspace a pass of this capacity takes (forward
+    /// and backward views, 16-float aligned).
     static func floatsNeeded(_ c: T5Config, _ k: Capacity) -> Int {
         let C = c.modelWidth, I = c.inner, F = c.ffWidth, H = c.heads, V = c.vocabulary
         let ES = k.prompts * k.encoderLength, R = k.rows, N = k.sequences, S = k.encoderLength, T = k.decoderLength
-        let slabE = k.prompts * H * S * S, slabD = N * H * T * T, slabC = N * H * T * S
-        let encForward = ES * (C + c.encoderLayers * (5 * C + 2 + 4 * I + F) + C + 1) + c.encoderLayers * slabE
-        let decForward = R * (C + c.decoderLayers * (6 * C + 3 + 6 * I + F) + C + 1)
-            + c.decoderLayers * (ES * 2 * I + slabD + slabC)
-        let shared = max(slabE, slabD, slabC) + H * S * S + H * T * T + R * V + 2 * R
-        let backward = R * (3 * C + 4 * I + F) + ES * (4 * C + 4 * I + F) + max(slabE, slabD, slabC)
-            + H * S * S + H * T * T
-        let views = 40 + 16 * c.encoderLayers + 24 * c.decoderLayers
-        return encForward + decForward + shared + backward + 16 * views
+        let slabD = N * H * T * T, slabC = N * H * T * S
+        let forward = R * (C + c.decoderLayers * (6 * C + 3 + 6 * I + F) + C + 1)
+            + c.decoderLayers * (ES * 2 * I + slabD + slabC) + max(slabD, slabC) + H * T * T + R * V + 2 * R
+        let backward = R * (3 * C + 4 * I + F) + ES * (2 * I + C) + max(slabD, slabC) + H * T * T
+        return forward + backward + 16 * (30 + 24 * c.decoderLayers)
     }
 
     // MARK: Forward
@@ -90,57 +282,21 @@ public final class T5Pass: @unchecked Sendable {
         self.training = training
         self.seed = seed
         self.step = step
-        encTokens.set(b.encoderTokens)
-        encLengths.set(b.encoderLengths)
         decInputs.set(b.decoderInputs)
         labels.set(b.labels)
         decLengths.set(b.decoderLengths)
         decStarts.set(b.decoderStarts)
-        if bucketsE.count != S * S { bucketsE = c.buckets(queryLength: S, keyLength: S, bidirectional: true) }
-        if bucketsD.count != T * T { bucketsD = c.buckets(queryLength: T, keyLength: T, bidirectional: false) }
-        let bE = arena.take(rows: H, cols: S * S), bD = arena.take(rows: H, cols: T * T)
-        Kernels.positionBiasForward(bias: bE, table: s.value(model.encoderBias), buckets: bucketsE, heads: H, queryLength: S, keyLength: S)
-        Kernels.positionBiasForward(bias: bD, table: s.value(model.decoderBias), buckets: bucketsD, heads: H, queryLength: T, keyLength: T)
-        biasE = bE
-        biasD = bD
-        let scratch = arena.take(rows: 1, cols: max(P * H * S * S, N * H * T * T, N * H * T * S))
-
-        // encoder
-        var x = arena.take(rows: ES, cols: C)
-        Kernels.embeddingForward(out: x, table: model.embedding, ids: encTokens.base)
-        dropout(x, site: 0)
-        enc.removeAll(keepingCapacity: true)
-        for (l, p) in model.encoder.enumerated() {
-            let n0 = arena.take(rows: ES, cols: C), rstd0 = arena.take(rows: ES, cols: 1)
-            Kernels.rmsNormForward(out: n0, rstd: rstd0, input: x, weight: s.value(p.ln0), eps: c.layerNormEps)
-            let qkv = arena.take(rows: ES, cols: 3 * I)
-            Kernels.linearForward(out: qkv, input: n0, weight: s.fusedValue([p.q, p.k, p.v]))
-            let probs = arena.take(rows: 1, cols: P * H * S * S), ctx = arena.take(rows: ES, cols: I)
-            Kernels.attentionForward(encoderSelfCall(qkv, layer: l), out: ctx, probs: probs, scratch: scratch)
-            let x1 = arena.take(rows: ES, cols: C)
-            Kernels.linearForward(out: x1, input: ctx, weight: s.value(p.o))
-            dropout(x1, site: 2 + 8 * l)
-            Kernels.add(x1, x, into: x1)
-            let n1 = arena.take(rows: ES, cols: C), rstd1 = arena.take(rows: ES, cols: 1)
-            Kernels.rmsNormForward(out: n1, rstd: rstd1, input: x1, weight: s.value(p.ln1), eps: c.layerNormEps)
-            let fd = arena.take(rows: ES, cols: c.ffWidth)
-            Kernels.linearForward(out: fd, input: n1, weight: s.value(p.wi))
-            Kernels.reluForward(fd, into: fd)
-            dropout(fd, site: 3 + 8 * l)
-            let x2 = arena.take(rows: ES, cols: C)
-            Kernels.linearForward(out: x2, input: fd, weight: s.value(p.wo))
-            dropout(x2, site: 4 + 8 * l)
-            Kernels.add(x2, x1, into: x2)
-            enc.append(EncoderActivations(x: x, n0: n0, rstd0: rstd0, qkv: qkv, probs: probs, ctx: ctx, x1: x1, n1: n1,
-                                          rstd1: rstd1, fd: fd))
-            x = x2
-        }
-        let eo = arena.take(rows: ES, cols: C), er = arena.take(rows: ES, cols: 1)
-        Kernels.rmsNormForward(out: eo, rstd: er, input: x, weight: s.value(model.encoderFinal), eps: c.layerNormEps)
-        dropout(eo, site: 200)
-        encFinalIn = x
+        let eo = encoder.forward(tokens: b.encoderTokens, lengths: b.encoderLengths, prompts: P, length: S,
+                                 training: training, seed: seed, step: step)
         encOut = eo
-        encRstd = er
+        if bucketsD.count != T * T { bucketsD = c.buckets(queryLength: T, keyLength: T, bidirectional: false) }
+        let bD = arena.take(rows: H, cols: T * T)
+        Kernels.positionBiasForward(bias: bD, table: s.value(model.decoderBias), buckets: bucketsD, heads: H, queryLength: T, keyLength: T)
+        biasD = bD
+        let scratch = arena.take(rows: 1, cols: max(N * H * T * T, N * H * T * S))
+        let normed = arena.take(rows: R, cols: C), kv = arena.take(rows: ES, cols: 2 * I)
+        normedTemp = normed
+        kvTemp = kv
 
         // decoder over packed rows
         var y = arena.take(rows: R, cols: C)
@@ -148,7 +304,7 @@ public final class T5Pass: @unchecked Sendable {
         dropout(y, site: 300)
         dec.removeAll(keepingCapacity: true)
         for (l, p) in model.decoder.enumerated() {
-            let n0 = arena.take(rows: R, cols: C), rstd0 = arena.take(rows: R, cols: 1)
+            let n0 = normed, rstd0 = arena.take(rows: R, cols: 1)
             Kernels.rmsNormForward(out: n0, rstd: rstd0, input: y, weight: s.value(p.ln0), eps: c.layerNormEps)
             let qkv = arena.take(rows: R, cols: 3 * I)
             Kernels.linearForward(out: qkv, input: n0, weight: s.fusedValue([p.q, p.k, p.v]))
@@ -158,9 +314,9 @@ public final class T5Pass: @unchecked Sendable {
             Kernels.linearForward(out: y1, input: ctx, weight: s.value(p.o))
             dropout(y1, site: 302 + 8 * l)
             Kernels.add(y1, y, into: y1)
-            let n1 = arena.take(rows: R, cols: C), rstd1 = arena.take(rows: R, cols: 1)
+            let n1 = normed, rstd1 = arena.take(rows: R, cols: 1)
             Kernels.rmsNormForward(out: n1, rstd: rstd1, input: y1, weight: s.value(p.ln1), eps: c.layerNormEps)
-            let qc = arena.take(rows: R, cols: I), kv = arena.take(rows: ES, cols: 2 * I)
+            let qc = arena.take(rows: R, cols: I)
             Kernels.linearForward(out: qc, input: n1, weight: s.value(p.cq))
             Kernels.linearForward(out: kv, input: eo, weight: s.fusedValue([p.ck, p.cv]))
             let probsC = arena.take(rows: 1, cols: N * H * T * S), ctxC = arena.take(rows: R, cols: I)
@@ -169,7 +325,7 @@ public final class T5Pass: @unchecked Sendable {
             Kernels.linearForward(out: y2, input: ctxC, weight: s.value(p.co))
             dropout(y2, site: 304 + 8 * l)
             Kernels.add(y2, y1, into: y2)
-            let n2 = arena.take(rows: R, cols: C), rstd2 = arena.take(rows: R, cols: 1)
+            let n2 = normed, rstd2 = arena.take(rows: R, cols: 1)
             Kernels.rmsNormForward(out: n2, rstd: rstd2, input: y2, weight: s.value(p.ln2), eps: c.layerNormEps)
             let fd = arena.take(rows: R, cols: c.ffWidth)
             Kernels.linearForward(out: fd, input: n2, weight: s.value(p.wi))
@@ -179,9 +335,8 @@ public final class T5Pass: @unchecked Sendable {
             Kernels.linearForward(out: y3, input: fd, weight: s.value(p.wo))
             dropout(y3, site: 306 + 8 * l)
             Kernels.add(y3, y2, into: y3)
-            dec.append(DecoderActivations(y: y, n0: n0, rstd0: rstd0, qkv: qkv, probs: probs, ctx: ctx, y1: y1, n1: n1,
-                                          rstd1: rstd1, qc: qc, kv: kv, probsC: probsC, ctxC: ctxC, y2: y2, n2: n2,
-                                          rstd2: rstd2, fd: fd))
+            dec.append(DecoderActivations(y: y, rstd0: rstd0, qkv: qkv, probs: probs, ctx: ctx, y1: y1, rstd1: rstd1, qc: qc,
+                                          probsC: probsC, ctxC: ctxC, y2: y2, rstd2: rstd2, fd: fd))
             y = y3
         }
         let dOut = arena.take(rows: R, cols: C), dr = arena.take(rows: R, cols: 1)
@@ -198,7 +353,7 @@ public final class T5Pass: @unchecked Sendable {
         Kernels.crossEntropy(logits: z, targets: labels.base, losses: losses, dLogits: nil, entropy: entropy ? ent : nil)
         lossBuffer = losses
         entropyBuffer = entropy ? ent : nil
-        forwardEnd = arena.used
+        forwardEnd = arena.mark
     }
 
     /// The output logits `[rows, vocabulary]` of the last forward (until
@@ -231,7 +386,7 @@ public final class T5Pass: @unchecked Sendable {
         let c = model.config, s = model.store, b = batch!
         let C = c.modelWidth, I = c.inner, H = c.heads
         let P = b.prompts, S = b.encoderLength, ES = P * S, R = b.rows, N = b.sequences, T = b.maxDecoderLength
-        arena.rewind(to: forwardEnd)
+        arena.rewind(to: forwardEnd!)
         let z = logits!
         Kernels.crossEntropy(logits: z, targets: labels.base, losses: lossBuffer!, dLogits: z, rowWeights: weights,
                              scale: 1 / Float(R))
@@ -246,9 +401,10 @@ public final class T5Pass: @unchecked Sendable {
                                 weight: s.value(model.decoderFinal), rstd: decRstd!)
         let dCtx = arena.take(rows: R, cols: I), dQKV = arena.take(rows: R, cols: 3 * I), dF = arena.take(rows: R, cols: c.ffWidth)
         let dQc = arena.take(rows: R, cols: I), dKV = arena.take(rows: ES, cols: 2 * I)
+        let normed = normedTemp!, kv = kvTemp!
         let dEnc = arena.zeros(rows: ES, cols: C)
-        let dScratch = arena.take(rows: 1, cols: max(P * H * S * S, N * H * T * T, N * H * T * S))
-        let dBiasE = arena.zeros(rows: H, cols: S * S), dBiasD = arena.zeros(rows: H, cols: T * T)
+        let dScratch = arena.take(rows: 1, cols: max(N * H * T * T, N * H * T * S))
+        let dBiasD = arena.zeros(rows: H, cols: T * T)
         for (l, p) in model.decoder.enumerated().reversed() {
             let a = dec[l]
             // y3 = y2 + drop(wo · drop(relu(wi · n2)))
@@ -256,9 +412,10 @@ public final class T5Pass: @unchecked Sendable {
             dropoutBackward(dT, dY, site: 306 + 8 * l)
             dF.zero()
             Kernels.linearBackward(dInput: dF, dWeight: s.grad(p.wo), dBias: nil, dOut: dT, input: a.fd, weight: s.value(p.wo))
-            reluDropoutBackward(dF, fd: a.fd, site: 305 + 8 * l)
+            Kernels.reluBackwardInPlace(dF, out: a.fd, scale: 1 / (1 - (training ? c.dropout : 0)))
             dN.zero()
-            Kernels.linearBackward(dInput: dN, dWeight: s.grad(p.wi), dBias: nil, dOut: dF, input: a.n2, weight: s.value(p.wi))
+            Kernels.rmsNormForward(out: normed, rstd: a.rstd2, input: a.y2, weight: s.value(p.ln2), eps: c.layerNormEps)
+            Kernels.linearBackward(dInput: dN, dWeight: s.grad(p.wi), dBias: nil, dOut: dF, input: normed, weight: s.value(p.wi))
             Kernels.rmsNormBackward(dInput: dY, dWeight: s.grad(p.ln2), dOut: dN, input: a.y2, weight: s.value(p.ln2), rstd: a.rstd2)
             // y2 = y1 + drop(co · cross(qc(n1), kv(encOut)))
             dT.zero()
@@ -267,12 +424,14 @@ public final class T5Pass: @unchecked Sendable {
             Kernels.linearBackward(dInput: dCtx, dWeight: s.grad(p.co), dBias: nil, dOut: dT, input: a.ctxC, weight: s.value(p.co))
             dQc.zero()
             dKV.zero()
-            Kernels.attentionBackward(crossCall(a.qc, a.kv, layer: l), dQ: dQc, dK: dKV, dV: dKV, dBias: nil,
+            Kernels.linearForward(out: kv, input: encOut!, weight: s.fusedValue([p.ck, p.cv]))
+            Kernels.attentionBackward(crossCall(a.qc, kv, layer: l), dQ: dQc, dK: dKV, dV: dKV, dBias: nil,
                                       scratch: dScratch, dOut: dCtx, probs: a.probsC)
             Kernels.linearBackward(dInput: dEnc, dWeight: s.fusedGrad([p.ck, p.cv]), dBias: nil, dOut: dKV, input: encOut!,
                                    weight: s.fusedValue([p.ck, p.cv]))
             dN.zero()
-            Kernels.linearBackward(dInput: dN, dWeight: s.grad(p.cq), dBias: nil, dOut: dQc, input: a.n1, weight: s.value(p.cq))
+            Kernels.rmsNormForward(out: normed, rstd: a.rstd1, input: a.y1, weight: s.value(p.ln1), eps: c.layerNormEps)
+            Kernels.linearBackward(dInput: dN, dWeight: s.grad(p.cq), dBias: nil, dOut: dQc, input: normed, weight: s.value(p.cq))
             Kernels.rmsNormBackward(dInput: dY, dWeight: s.grad(p.ln1), dOut: dN, input: a.y1, weight: s.value(p.ln1), rstd: a.rstd1)
             // y1 = y + drop(o · self(qkv(n0)))
             dT.zero()
@@ -283,7 +442,8 @@ public final class T5Pass: @unchecked Sendable {
             Kernels.attentionBackward(decoderSelfCall(a.qkv, out: a.ctx, layer: l), dQ: dQKV, dK: dQKV, dV: dQKV,
                                       dBias: dBiasD, scratch: dScratch, dOut: dCtx, probs: a.probs)
             dN.zero()
-            Kernels.linearBackward(dInput: dN, dWeight: s.fusedGrad([p.q, p.k, p.v]), dBias: nil, dOut: dQKV, input: a.n0,
+            Kernels.rmsNormForward(out: normed, rstd: a.rstd0, input: a.y, weight: s.value(p.ln0), eps: c.layerNormEps)
+            Kernels.linearBackward(dInput: dN, dWeight: s.fusedGrad([p.q, p.k, p.v]), dBias: nil, dOut: dQKV, input: normed,
                                    weight: s.fusedValue([p.q, p.k, p.v]))
             Kernels.rmsNormBackward(dInput: dY, dWeight: s.grad(p.ln0), dOut: dN, input: a.y, weight: s.value(p.ln0), rstd: a.rstd0)
         }
@@ -292,55 +452,10 @@ public final class T5Pass: @unchecked Sendable {
         Kernels.embeddingBackward(dTable: s.grad(model.shared), dOut: dT, ids: decInputs.base)
         Kernels.positionBiasBackward(dTable: s.grad(model.decoderBias), dBias: dBiasD, buckets: bucketsD, heads: H,
                                      queryLength: T, keyLength: T)
-        // encoder final norm (through its dropout)
-        let dX = arena.zeros(rows: ES, cols: C), dTE = arena.take(rows: ES, cols: C), dNE = arena.take(rows: ES, cols: C)
-        let dCtxE = arena.take(rows: ES, cols: I), dQKVE = arena.take(rows: ES, cols: 3 * I), dFE = arena.take(rows: ES, cols: c.ffWidth)
-        dTE.zero()
-        dropoutBackward(dTE, dEnc, site: 200)
-        Kernels.rmsNormBackward(dInput: dX, dWeight: s.grad(model.encoderFinal), dOut: dTE, input: encFinalIn!,
-                                weight: s.value(model.encoderFinal), rstd: encRstd!)
-        for (l, p) in model.encoder.enumerated().reversed() {
-            let a = enc[l]
-            dTE.zero()
-            dropoutBackward(dTE, dX, site: 4 + 8 * l)
-            dFE.zero()
-            Kernels.linearBackward(dInput: dFE, dWeight: s.grad(p.wo), dBias: nil, dOut: dTE, input: a.fd, weight: s.value(p.wo))
-            reluDropoutBackward(dFE, fd: a.fd, site: 3 + 8 * l)
-            dNE.zero()
-            Kernels.linearBackward(dInput: dNE, dWeight: s.grad(p.wi), dBias: nil, dOut: dFE, input: a.n1, weight: s.value(p.wi))
-            Kernels.rmsNormBackward(dInput: dX, dWeight: s.grad(p.ln1), dOut: dNE, input: a.x1, weight: s.value(p.ln1), rstd: a.rstd1)
-            dTE.zero()
-            dropoutBackward(dTE, dX, site: 2 + 8 * l)
-            dCtxE.zero()
-            Kernels.linearBackward(dInput: dCtxE, dWeight: s.grad(p.o), dBias: nil, dOut: dTE, input: a.ctx, weight: s.value(p.o))
-            dQKVE.zero()
-            Kernels.attentionBackward(encoderSelfCall(a.qkv, layer: l), dQ: dQKVE, dK: dQKVE, dV: dQKVE, dBias: dBiasE,
-                                      scratch: dScratch, dOut: dCtxE, probs: a.probs)
-            dNE.zero()
-            Kernels.linearBackward(dInput: dNE, dWeight: s.fusedGrad([p.q, p.k, p.v]), dBias: nil, dOut: dQKVE, input: a.n0,
-                                   weight: s.fusedValue([p.q, p.k, p.v]))
-            Kernels.rmsNormBackward(dInput: dX, dWeight: s.grad(p.ln0), dOut: dNE, input: a.x, weight: s.value(p.ln0), rstd: a.rstd0)
-        }
-        dTE.zero()
-        dropoutBackward(dTE, dX, site: 0)
-        Kernels.embeddingBackward(dTable: s.grad(model.shared), dOut: dTE, ids: encTokens.base)
-        Kernels.positionBiasBackward(dTable: s.grad(model.encoderBias), dBias: dBiasE, buckets: bucketsE, heads: H,
-                                     queryLength: S, keyLength: S)
+        encoder.backward(dEnc)
     }
 
     // MARK: Attention calls
-
-    private func encoderSelfCall(_ qkv: Tensor, layer: Int) -> AttentionCall {
-        let c = model.config, b = batch!
-        var call = AttentionCall(q: qkv, qOffset: 0, k: qkv, kOffset: c.inner, v: qkv, vOffset: 2 * c.inner,
-                                 batch: b.prompts, queryLength: b.encoderLength, keyLength: b.encoderLength,
-                                 heads: c.heads, headWidth: c.headWidth, outStride: c.inner)
-        call.bias = biasE
-        call.keyLengths = UnsafePointer(encLengths.base)
-        call.queryLengths = UnsafePointer(encLengths.base)
-        attentionDropout(&call, site: 1 + 8 * layer)
-        return call
-    }
 
     private func decoderSelfCall(_ qkv: Tensor, out: Tensor, layer: Int) -> AttentionCall {
         let c = model.config, b = batch!
@@ -363,7 +478,7 @@ public final class T5Pass: @unchecked Sendable {
                                  queryLength: b.maxDecoderLength, keyLength: b.encoderLength, heads: c.heads,
                                  headWidth: c.headWidth, outStride: c.inner)
         call.kvGroup = b.group
-        call.keyLengths = UnsafePointer(encLengths.base)
+        call.keyLengths = encoder.lengthPointer
         call.queryLengths = UnsafePointer(decLengths.base)
         call.queryRows = UnsafePointer(decStarts.base)
         attentionDropout(&call, site: 303 + 8 * layer)
@@ -372,7 +487,7 @@ public final class T5Pass: @unchecked Sendable {
 
     // MARK: Dropout
 
-    private func streamID(_ site: Int) -> UInt64 { step &* 1024 &+ UInt64(site) }
+    private func streamID(_ site: Int) -> UInt64 { T5Dropout.stream(step: step, site: site) }
 
     private func attentionDropout(_ call: inout AttentionCall, site: Int) {
         guard training, model.config.dropout > 0 else { return }
@@ -392,11 +507,4 @@ public final class T5Pass: @unchecked Sendable {
                                 stream: streamID(site))
     }
 
-    /// In place: d ← d · mask/(1−p) · [relu > 0], using the saved
-    /// fd = dropout(relu(x)): fd > 0 exactly where the mask kept a positive x,
-    /// and dropped entries have no gradient anyway.
-    private func reluDropoutBackward(_ d: Tensor, fd: Tensor, site: Int) {
-        let p: Float = training ? model.config.dropout : 0
-        Kernels.reluBackwardInPlace(d, out: fd, scale: 1 / (1 - p))
-    }
 }

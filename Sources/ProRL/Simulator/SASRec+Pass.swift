@@ -16,7 +16,7 @@ public final class SASRecPass: @unchecked Sendable {
     private var x: Tensor? = nil, mean0: Tensor? = nil, rstd0: Tensor? = nil
     private var acts: [LayerActivations] = []
     private var batch = 0, length = 0
-    private var forwardEnd = 0
+    private var forwardEnd: Arena.Mark? = nil
     private var training = false
     private var seed: UInt64 = 0, step: UInt64 = 0
 
@@ -105,7 +105,7 @@ public final class SASRecPass: @unchecked Sendable {
                                          rstd2: rstd2))
             h = out
         }
-        forwardEnd = arena.used
+        forwardEnd = arena.mark
         return h
     }
 
@@ -115,7 +115,7 @@ public final class SASRecPass: @unchecked Sendable {
         let c = model.config, s = model.store
         let rows = batch * length, H = c.hidden
         precondition(dOut.rows == rows && dOut.cols == H, "backward: dOut shape")
-        arena.rewind(to: forwardEnd)
+        arena.rewind(to: forwardEnd!)
         let dh = arena.take(rows: rows, cols: H)
         dh.copy(from: dOut)
         let dIn = arena.take(rows: rows, cols: H), dS = arena.take(rows: rows, cols: H)

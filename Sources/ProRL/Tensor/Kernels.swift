@@ -1,10 +1,32 @@
 import CKernels
+import Dispatch
 
 /// The one door to the C kernels: every call checks its shapes (a mismatch
 /// is a programmer error and stops with a message) and forwards to
 /// `prorl_kernels.h`. Semantics, formulas and accumulate-vs-write rules are
 /// the header's; backward calls accumulate into gradients.
 public enum Kernels {
+    // MARK: Profiling
+
+    /// When on, every call's wall time is added to ``profile`` under the
+    /// kernel's name (for benchmarks; off by default, free when off).
+    nonisolated(unsafe) public static var profiling = false
+    /// Milliseconds and calls per kernel since the last ``resetProfile()``.
+    nonisolated(unsafe) public static private(set) var profile: [String: (ms: Double, calls: Int)] = [:]
+
+    public static func resetProfile() { profile = [:] }
+
+    @inline(__always)
+    static func timed<T>(_ name: String, _ body: () -> T) -> T {
+        guard profiling else { return body() }
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let r = body()
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+        let old = profile[name] ?? (0, 0)
+        profile[name] = (old.ms + ms, old.calls + 1)
+        return r
+    }
+
     // MARK: Threads and SIMD
 
     /// Threads the kernels use (≥ 1). Setting 0 means one per core.
@@ -35,15 +57,19 @@ public enum Kernels {
         let (kb, n) = transposeB ? (b.cols, b.rows) : (b.rows, b.cols)
         precondition(k == kb, "gemm inner dimensions \(k) and \(kb) differ")
         precondition(c.rows == m && c.cols == n, "gemm output [\(c.rows), \(c.cols)], expected [\(m), \(n)]")
-        pk_gemm(transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha,
-                a.base, Int32(a.cols), b.base, Int32(b.cols), beta, c.base, Int32(c.cols))
+        timed("gemm") {
+            pk_gemm(transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha,
+                    a.base, Int32(a.cols), b.base, Int32(b.cols), beta, c.base, Int32(c.cols))
+        }
     }
 
     /// `out[N,O] = input[N,I]·weight[O,I]ᵀ + bias[O]`.
     public static func linearForward(out: Tensor, input: Tensor, weight: Tensor, bias: Tensor? = nil) {
         checkLinear(out: out, input: input, weight: weight, bias: bias)
-        pk_matmul_fwd(out.base, input.base, weight.base, bias?.base, Int32(input.rows), Int32(input.cols),
-                      Int32(weight.rows))
+        timed("matmul_fwd") {
+            pk_matmul_fwd(out.base, input.base, weight.base, bias?.base, Int32(input.rows), Int32(input.cols),
+                          Int32(weight.rows))
+        }
     }
 
     /// Accumulates `dInput += dOut·weight`, `dWeight += dOutᵀ·input`, `dBias += Σ dOut`.
@@ -52,8 +78,10 @@ public enum Kernels {
         checkLinear(out: dOut, input: input, weight: weight, bias: dBias)
         if let d = dInput { precondition(d.rows == input.rows && d.cols == input.cols, "dInput shape") }
         if let d = dWeight { precondition(d.rows == weight.rows && d.cols == weight.cols, "dWeight shape") }
-        pk_matmul_bwd(dInput?.base, dWeight?.base, dBias?.base, dOut.base, input.base, weight.base,
-                      Int32(input.rows), Int32(input.cols), Int32(weight.rows))
+        timed("matmul_bwd") {
+            pk_matmul_bwd(dInput?.base, dWeight?.base, dBias?.base, dOut.base, input.base, weight.base,
+                          Int32(input.rows), Int32(input.cols), Int32(weight.rows))
+        }
     }
 
     private static func checkLinear(out: Tensor, input: Tensor, weight: Tensor, bias: Tensor?) {
@@ -66,7 +94,9 @@ public enum Kernels {
     /// `sums[C] += Σ_n x[n, C]`.
     public static func columnSum(_ x: Tensor, into sums: Tensor) {
         precondition(sums.count == x.cols, "column sum into \(sums.count), expected \(x.cols)")
-        pk_column_sum(sums.base, x.base, Int32(x.rows), Int32(x.cols))
+        timed("column_sum") {
+            pk_column_sum(sums.base, x.base, Int32(x.rows), Int32(x.cols))
+        }
     }
 
     // MARK: Attention
@@ -75,8 +105,10 @@ public enum Kernels {
     public static func attentionForward(_ call: AttentionCall, out: Tensor, probs: Tensor, scratch: Tensor?) {
         call.check(out: out, probs: probs, scratch: scratch, needScratch: call.dropout > 0)
         call.withDescriptor { d in
-            pk_attention_fwd(out.base + call.outOffset, probs.base, scratch?.base, call.q.base + call.qOffset,
-                             call.k.base + call.kOffset, call.v.base + call.vOffset, d)
+            timed("attention_fwd") {
+                pk_attention_fwd(out.base + call.outOffset, probs.base, scratch?.base, call.q.base + call.qOffset,
+                                 call.k.base + call.kOffset, call.v.base + call.vOffset, d)
+            }
         }
     }
 
@@ -90,10 +122,12 @@ public enum Kernels {
         if let g = dV { precondition(g.count == call.v.count, "dV shape") }
         if let g = dBias { precondition(g.count == call.heads * call.queryLength * call.keyLength, "dBias shape") }
         call.withDescriptor { d in
-            pk_attention_bwd(dQ.map { $0.base + call.qOffset }, dK.map { $0.base + call.kOffset },
-                             dV.map { $0.base + call.vOffset }, dBias?.base, scratch.base,
-                             dOut.base + call.outOffset, probs.base, call.q.base + call.qOffset,
-                             call.k.base + call.kOffset, call.v.base + call.vOffset, d)
+            timed("attention_bwd") {
+                pk_attention_bwd(dQ.map { $0.base + call.qOffset }, dK.map { $0.base + call.kOffset },
+                                 dV.map { $0.base + call.vOffset }, dBias?.base, scratch.base,
+                                 dOut.base + call.outOffset, probs.base, call.q.base + call.qOffset,
+                                 call.k.base + call.kOffset, call.v.base + call.vOffset, d)
+            }
         }
     }
 
@@ -103,8 +137,10 @@ public enum Kernels {
         precondition(out.count >= call.outOffset + (call.batch - 1) * call.outStride + call.heads * call.headWidth,
                      "decode output too small")
         call.withDescriptor { d in
-            pk_attention_decode(out.base + call.outOffset, call.q.base + call.qOffset, call.k.base + call.kOffset,
-                                call.v.base + call.vOffset, d)
+            timed("attention_decode") {
+                pk_attention_decode(out.base + call.outOffset, call.q.base + call.qOffset, call.k.base + call.kOffset,
+                                    call.v.base + call.vOffset, d)
+            }
         }
     }
 
@@ -113,9 +149,11 @@ public enum Kernels {
                                            queryLength: Int, keyLength: Int) {
         precondition(buckets.count == queryLength * keyLength && table.cols == heads
                      && bias.count == heads * queryLength * keyLength, "position bias shapes")
-        buckets.withUnsafeBufferPointer {
-            pk_position_bias_fwd(bias.base, table.base, $0.baseAddress, Int32(heads), Int32(queryLength),
-                                 Int32(keyLength))
+        buckets.withUnsafeBufferPointer { b in
+            timed("position_bias_fwd") {
+                pk_position_bias_fwd(bias.base, table.base, b.baseAddress, Int32(heads), Int32(queryLength),
+                                     Int32(keyLength))
+            }
         }
     }
 
@@ -124,9 +162,11 @@ public enum Kernels {
                                             queryLength: Int, keyLength: Int) {
         precondition(buckets.count == queryLength * keyLength && dTable.cols == heads
                      && dBias.count == heads * queryLength * keyLength, "position bias shapes")
-        buckets.withUnsafeBufferPointer {
-            pk_position_bias_bwd(dTable.base, dBias.base, $0.baseAddress, Int32(dTable.rows), Int32(heads),
-                                 Int32(queryLength), Int32(keyLength))
+        buckets.withUnsafeBufferPointer { b in
+            timed("position_bias_bwd") {
+                pk_position_bias_bwd(dTable.base, dBias.base, b.baseAddress, Int32(dTable.rows), Int32(heads),
+                                     Int32(queryLength), Int32(keyLength))
+            }
         }
     }
 
@@ -135,13 +175,17 @@ public enum Kernels {
     /// Row-wise log-softmax; `mask` (one byte per element, nil = all) hides entries.
     public static func logSoftmax(_ input: Tensor, into out: Tensor, mask: UnsafePointer<UInt8>? = nil) {
         precondition(input.rows == out.rows && input.cols == out.cols, "log-softmax shapes")
-        pk_log_softmax_fwd(out.base, input.base, mask, Int32(input.rows), Int32(input.cols))
+        timed("log_softmax_fwd") {
+            pk_log_softmax_fwd(out.base, input.base, mask, Int32(input.rows), Int32(input.cols))
+        }
     }
 
     /// Row-wise softmax; `mask` as for ``logSoftmax(_:into:mask:)``.
     public static func softmax(_ input: Tensor, into out: Tensor, mask: UnsafePointer<UInt8>? = nil) {
         precondition(input.rows == out.rows && input.cols == out.cols, "softmax shapes")
-        pk_softmax_fwd(out.base, input.base, mask, Int32(input.rows), Int32(input.cols))
+        timed("softmax_fwd") {
+            pk_softmax_fwd(out.base, input.base, mask, Int32(input.rows), Int32(input.cols))
+        }
     }
 
     /// Fused cross-entropy: per-row `losses`, optional `dLogits` (written,
@@ -154,8 +198,10 @@ public enum Kernels {
         if let d = dLogits { precondition(d.count == logits.count, "cross-entropy: dLogits shape") }
         if let e = entropy { precondition(e.count == logits.rows, "cross-entropy: entropy shape") }
         if let w = rowWeights { precondition(w.count == logits.rows, "cross-entropy: row weights shape") }
-        pk_crossentropy(losses.base, dLogits?.base, entropy?.base, logits.base, targets, rowWeights?.base, scale,
-                        Int32(logits.rows), Int32(logits.cols), ignoreIndex)
+        timed("crossentropy") {
+            pk_crossentropy(losses.base, dLogits?.base, entropy?.base, logits.base, targets, rowWeights?.base, scale,
+                            Int32(logits.rows), Int32(logits.cols), ignoreIndex)
+        }
     }
 
     // MARK: Normalisation
@@ -164,7 +210,9 @@ public enum Kernels {
     public static func rmsNormForward(out: Tensor, rstd: Tensor, input: Tensor, weight: Tensor, eps: Float) {
         precondition(out.count == input.count && rstd.count == input.rows && weight.count == input.cols,
                      "rmsnorm shapes")
-        pk_rmsnorm_fwd(out.base, rstd.base, input.base, weight.base, Int32(input.rows), Int32(input.cols), eps)
+        timed("rmsnorm_fwd") {
+            pk_rmsnorm_fwd(out.base, rstd.base, input.base, weight.base, Int32(input.rows), Int32(input.cols), eps)
+        }
     }
 
     /// T5 RMSNorm backward (accumulates).
@@ -172,8 +220,10 @@ public enum Kernels {
                                        weight: Tensor, rstd: Tensor) {
         precondition(dOut.count == input.count && rstd.count == input.rows && weight.count == input.cols,
                      "rmsnorm backward shapes")
-        pk_rmsnorm_bwd(dInput?.base, dWeight?.base, dOut.base, input.base, weight.base, rstd.base,
-                       Int32(input.rows), Int32(input.cols))
+        timed("rmsnorm_bwd") {
+            pk_rmsnorm_bwd(dInput?.base, dWeight?.base, dOut.base, input.base, weight.base, rstd.base,
+                           Int32(input.rows), Int32(input.cols))
+        }
     }
 
     /// LayerNorm forward; saves `mean[N]`, `rstd[N]`.
@@ -181,8 +231,10 @@ public enum Kernels {
                                         bias: Tensor, eps: Float) {
         precondition(out.count == input.count && mean.count == input.rows && rstd.count == input.rows
                      && weight.count == input.cols && bias.count == input.cols, "layernorm shapes")
-        pk_layernorm_fwd(out.base, mean.base, rstd.base, input.base, weight.base, bias.base, Int32(input.rows),
-                         Int32(input.cols), eps)
+        timed("layernorm_fwd") {
+            pk_layernorm_fwd(out.base, mean.base, rstd.base, input.base, weight.base, bias.base, Int32(input.rows),
+                             Int32(input.cols), eps)
+        }
     }
 
     /// LayerNorm backward (accumulates).
@@ -190,50 +242,66 @@ public enum Kernels {
                                          input: Tensor, weight: Tensor, mean: Tensor, rstd: Tensor) {
         precondition(dOut.count == input.count && mean.count == input.rows && rstd.count == input.rows,
                      "layernorm backward shapes")
-        pk_layernorm_bwd(dInput?.base, dWeight?.base, dBias?.base, dOut.base, input.base, weight.base, mean.base,
-                         rstd.base, Int32(input.rows), Int32(input.cols))
+        timed("layernorm_bwd") {
+            pk_layernorm_bwd(dInput?.base, dWeight?.base, dBias?.base, dOut.base, input.base, weight.base, mean.base,
+                             rstd.base, Int32(input.rows), Int32(input.cols))
+        }
     }
 
     // MARK: Elementwise
 
     public static func reluForward(_ input: Tensor, into out: Tensor) {
         precondition(input.count == out.count, "relu shapes")
-        pk_relu_fwd(out.base, input.base, input.count)
+        timed("relu_fwd") {
+            pk_relu_fwd(out.base, input.base, input.count)
+        }
     }
 
     /// `dInput += dOut · [out > 0]`.
     public static func reluBackward(dInput: Tensor, dOut: Tensor, out: Tensor) {
         precondition(dInput.count == dOut.count && out.count == dOut.count, "relu backward shapes")
-        pk_relu_bwd(dInput.base, dOut.base, out.base, dOut.count)
+        timed("relu_bwd") {
+            pk_relu_bwd(dInput.base, dOut.base, out.base, dOut.count)
+        }
     }
 
     /// In place `d ← out > 0 ? d · scale : 0` (ReLU then inverted dropout,
     /// backward, from the dropped output).
     public static func reluBackwardInPlace(_ d: Tensor, out: Tensor, scale: Float = 1) {
         precondition(d.count == out.count, "relu backward shapes")
-        pk_relu_bwd_inplace(d.base, out.base, scale, d.count)
+        timed("relu_bwd_inplace") {
+            pk_relu_bwd_inplace(d.base, out.base, scale, d.count)
+        }
     }
 
     public static func geluForward(_ input: Tensor, into out: Tensor) {
         precondition(input.count == out.count, "gelu shapes")
-        pk_gelu_fwd(out.base, input.base, input.count)
+        timed("gelu_fwd") {
+            pk_gelu_fwd(out.base, input.base, input.count)
+        }
     }
 
     public static func geluBackward(dInput: Tensor, dOut: Tensor, input: Tensor) {
         precondition(dInput.count == dOut.count && input.count == dOut.count, "gelu backward shapes")
-        pk_gelu_bwd(dInput.base, dOut.base, input.base, dOut.count)
+        timed("gelu_bwd") {
+            pk_gelu_bwd(dInput.base, dOut.base, input.base, dOut.count)
+        }
     }
 
     /// `out = a + b`.
     public static func add(_ a: Tensor, _ b: Tensor, into out: Tensor) {
         precondition(a.count == b.count && out.count == a.count, "add shapes")
-        pk_add(out.base, a.base, b.base, a.count)
+        timed("add") {
+            pk_add(out.base, a.base, b.base, a.count)
+        }
     }
 
     /// `y += alpha·x`.
     public static func axpy(_ x: Tensor, alpha: Float = 1, into y: Tensor) {
         precondition(x.count == y.count, "axpy shapes")
-        pk_axpy(y.base, x.base, alpha, x.count)
+        timed("axpy") {
+            pk_axpy(y.base, x.base, alpha, x.count)
+        }
     }
 
     /// `x *= alpha`.
@@ -244,25 +312,33 @@ public enum Kernels {
     /// `out[n] = scale·table[ids[n]]`.
     public static func embeddingForward(out: Tensor, table: Tensor, ids: UnsafePointer<Int32>, scale: Float = 1) {
         precondition(out.cols == table.cols, "embedding widths \(out.cols) and \(table.cols)")
-        pk_embedding_fwd(out.base, table.base, ids, scale, Int32(out.rows), Int32(out.cols))
+        timed("embedding_fwd") {
+            pk_embedding_fwd(out.base, table.base, ids, scale, Int32(out.rows), Int32(out.cols))
+        }
     }
 
     /// `dTable[ids[n]] += scale·dOut[n]`.
     public static func embeddingBackward(dTable: Tensor, dOut: Tensor, ids: UnsafePointer<Int32>, scale: Float = 1) {
         precondition(dOut.cols == dTable.cols, "embedding widths \(dOut.cols) and \(dTable.cols)")
-        pk_embedding_bwd(dTable.base, dOut.base, ids, scale, Int32(dOut.rows), Int32(dOut.cols))
+        timed("embedding_bwd") {
+            pk_embedding_bwd(dTable.base, dOut.base, ids, scale, Int32(dOut.rows), Int32(dOut.cols))
+        }
     }
 
     /// Inverted dropout from stream `(seed, stream)`; in place allowed.
     public static func dropoutForward(_ input: Tensor, into out: Tensor, p: Float, seed: UInt64, stream: UInt64) {
         precondition(input.count == out.count, "dropout shapes")
-        pk_dropout_fwd(out.base, input.base, input.count, p, seed, stream)
+        timed("dropout_fwd") {
+            pk_dropout_fwd(out.base, input.base, input.count, p, seed, stream)
+        }
     }
 
     /// `dInput += mask · dOut / (1 − p)` with the forward's mask.
     public static func dropoutBackward(dInput: Tensor, dOut: Tensor, p: Float, seed: UInt64, stream: UInt64) {
         precondition(dInput.count == dOut.count, "dropout backward shapes")
-        pk_dropout_bwd(dInput.base, dOut.base, dOut.count, p, seed, stream)
+        timed("dropout_bwd") {
+            pk_dropout_bwd(dInput.base, dOut.base, dOut.count, p, seed, stream)
+        }
     }
 
     /// Uniform float in [0, 1) for element `index` of stream `(seed, stream)`.
@@ -278,8 +354,10 @@ public enum Kernels {
         precondition(params.count == grads.count && m.count == grads.count && v.count == grads.count,
                      "adamw shapes")
         precondition(step >= 1, "adamw step counts from 1")
-        pk_adamw(params.base, m.base, v.base, grads.base, grads.count, lr, beta1, beta2, eps, weightDecay,
-                 Int32(step))
+        timed("adamw") {
+            pk_adamw(params.base, m.base, v.base, grads.base, grads.count, lr, beta1, beta2, eps, weightDecay,
+                     Int32(step))
+        }
     }
 
     /// Σ x² in double, in a fixed order.
@@ -297,8 +375,10 @@ public enum Kernels {
     public static func scoreLogits(states: Tensor, items: Tensor, into logits: Tensor) {
         precondition(states.cols == items.cols && logits.rows == states.rows && logits.cols == items.rows,
                      "score logits shapes")
-        pk_score_logits(logits.base, states.base, items.base, Int32(states.rows), Int32(items.rows),
-                        Int32(items.cols))
+        timed("score_logits") {
+            pk_score_logits(logits.base, states.base, items.base, Int32(states.rows), Int32(items.rows),
+                            Int32(items.cols))
+        }
     }
 
     /// Per row: log-sum-exp over all items, the target's score and its rank
@@ -309,15 +389,19 @@ public enum Kernels {
         if let t = logSumExp { precondition(t.count == states.rows, "lse shape") }
         if let t = targetScore { precondition(t.count == states.rows, "target score shape") }
         precondition(targets != nil || (targetScore == nil && rank == nil), "target score and rank need targets")
-        pk_score_stats(logSumExp?.base, targetScore?.base, rank, states.base, items.base, targets,
-                       Int32(states.rows), Int32(items.rows), Int32(items.cols))
+        timed("score_stats") {
+            pk_score_stats(logSumExp?.base, targetScore?.base, rank, states.base, items.base, targets,
+                           Int32(states.rows), Int32(items.rows), Int32(items.cols))
+        }
     }
 
     /// `out[b] = states[b]·items[ids[b]]`, the same fused-multiply-add chain
     /// as the target scores.
     public static func scorePairs(states: Tensor, items: Tensor, ids: UnsafePointer<Int32>, into out: Tensor) {
         precondition(states.cols == items.cols && out.count == states.rows, "score pairs shapes")
-        pk_score_pairs(out.base, states.base, items.base, ids, Int32(states.rows), Int32(items.cols))
+        timed("score_pairs") {
+            pk_score_pairs(out.base, states.base, items.base, ids, Int32(states.rows), Int32(items.cols))
+        }
     }
 }
 

@@ -49,7 +49,7 @@ public struct Tensor: @unchecked Sendable {
     public func row(_ r: Int) -> Tensor { rows(r, 1) }
 
     /// Sets every element to zero.
-    public func zero() { base.update(repeating: 0, count: count) }
+    public func zero() { Kernels.timed("zero") { base.update(repeating: 0, count: count) } }
 
     /// Sets every element to `value`.
     public func fill(_ value: Float) { base.update(repeating: value, count: count) }
@@ -57,7 +57,7 @@ public struct Tensor: @unchecked Sendable {
     /// Copies `other` (same element count) into this view.
     public func copy(from other: Tensor) {
         precondition(other.count == count, "copy of \(other.count) elements into \(count)")
-        base.update(from: other.base, count: count)
+        Kernels.timed("copy") { base.update(from: other.base, count: count) }
     }
 
     /// Copies `values` (same element count) into this view.

@@ -1,0 +1,133 @@
+import Foundation
+
+/// End-to-end benchmark workloads (the engine's `prorl bench`): each runs a
+/// realistic step several times and reports the median, with a phase
+/// breakdown where one helps. Inputs are synthetic (seeded) at the shapes
+/// the issues name.
+public enum Workloads {
+    /// One measured workload.
+    public struct Result: Sendable {
+        public var name: String
+        public var shape: String
+        public var medianMS: Double
+        public var phasesMS: [(String, Double)] = []
+        public var extra: [(String, Double)] = []
+        /// Per-kernel milliseconds per repetition (with PRORL_KERNEL_PROFILE=1).
+        public var kernels: [(String, Double)] = []
+
+        /// One JSON line.
+        public var json: String {
+            var fields = ["\"workload\":\(jsonString(name))", "\"shape\":\(jsonString(shape))",
+                          "\"threads\":\(Kernels.threads)", String(format: "\"ms_median\":%.2f", medianMS)]
+            if !phasesMS.isEmpty {
+                fields.append("\"phases_ms\":{" + phasesMS.map { String(format: "%@:%.2f", jsonString($0.0), $0.1) }.joined(separator: ",") + "}")
+            }
+            for (k, v) in extra { fields.append(String(format: "%@:%.4g", jsonString(k), v)) }
+            if !kernels.isEmpty {
+                fields.append("\"kernels_ms\":{" + kernels.map { String(format: "%@:%.1f", jsonString($0.0), $0.1) }.joined(separator: ",") + "}")
+            }
+            return "{" + fields.joined(separator: ",") + "}"
+        }
+    }
+
+    /// Wall-clock timer with named phases, medians over repetitions.
+    public final class PhaseTimer {
+        private var samples: [String: [Double]] = [:]
+        private var order: [String] = []
+        private var mark = Date()
+
+        public init() {}
+        public func start() { mark = Date() }
+        /// Ends the current phase.
+        public func lap(_ name: String) {
+            let now = Date()
+            if samples[name] == nil { order.append(name); samples[name] = [] }
+            samples[name]!.append(now.timeIntervalSince(mark) * 1000)
+            mark = now
+        }
+        public var medians: [(String, Double)] { order.map { ($0, median(samples[$0]!)) } }
+    }
+
+    static func median(_ x: [Double]) -> Double {
+        let s = x.sorted()
+        return s.isEmpty ? 0 : (s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2)
+    }
+
+    /// Resident set size high-water mark of this process, in MB.
+    public static func peakRSSMegabytes() -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
+            return kb / 1024
+        }
+        return 0
+    }
+
+    // MARK: Policy
+
+    /// The reference policy (T5 3+3, d 128, semantic IDs: vocabulary 1027).
+    static func referencePolicy(seed: UInt64 = 1) throws -> T5Policy {
+        var c = T5Config(vocabulary: 1027, eosToken: 1026)
+        c.dropout = 0.1
+        return try T5Policy(config: c, seed: seed)
+    }
+
+    /// Random tokens in 1...1024 (item tokens), deterministic.
+    static func tokens(_ n: Int, _ rng: inout SplitMix64) -> [Int32] { (0..<n).map { _ in Int32(1 + rng.below(1024)) } }
+
+    /// Path lengths (items) of the official ml-1m validation split: how many
+    /// paths have 1, 2, … 9 items.
+    public static let ml1mPathLengths = [4028, 1460, 608, 269, 151, 88, 64, 61, 42]
+
+    /// `count` decoder lengths (tokens: 4 per item + EOS) drawn from the ml-1m
+    /// validation path-length distribution.
+    public static func ml1mDecoderLengths(_ count: Int, seed: UInt64 = 5) -> [Int] {
+        var rng = SplitMix64(seed: seed)
+        let total = ml1mPathLengths.reduce(0, +)
+        return (0..<count).map { _ in
+            var u = rng.below(total)
+            for (i, c) in ml1mPathLengths.enumerated() {
+                if u < c { return 4 * (i + 1) + 1 }
+                u -= c
+            }
+            return 41
+        }
+    }
+
+    /// A pretraining step: forward, backward, clip and AdamW on a batch of
+    /// `batch` tasks (encoder 45 tokens; decoder lengths `decoderLengths`).
+    public static func pretrainStep(batch: Int = 256, decoderLengths: [Int]? = nil, repetitions: Int = 5,
+                                    label: String) throws -> Result {
+        let model = try referencePolicy()
+        var rng = SplitMix64(seed: 3)
+        let lengths = decoderLengths ?? [Int](repeating: 41, count: batch)
+        let b = PolicyBatch(encoder: (0..<batch).map { _ in tokens(44, &rng) + [1026] },
+                            targets: lengths.map { tokens($0 - 1, &rng) + [1026] })
+        let pass = T5Pass(model: model, capacity: .init(prompts: batch, encoderLength: 45, sequences: batch,
+                                                        decoderLength: 41, rows: b.rows))
+        let timer = PhaseTimer()
+        var totals: [Double] = []
+        Kernels.profiling = ProcessInfo.processInfo.environment["PRORL_KERNEL_PROFILE"] == "1"
+        defer { Kernels.profiling = false }
+        for rep in 0...repetitions {
+            if rep == 1 { Kernels.resetProfile() }
+            let t0 = Date()
+            timer.start()
+            model.store.zeroGrads()
+            pass.forward(b, training: true, seed: 1, step: UInt64(rep + 1))
+            timer.lap("forward")
+            pass.backward()
+            timer.lap("backward")
+            Kernels.clipGradientNorm(model.store.allGrads, maxNorm: 1)
+            model.store.adamW(lr: 1e-3, weightDecay: 0.05)
+            timer.lap("update")
+            if rep > 0 { totals.append(Date().timeIntervalSince(t0) * 1000) }  // first run warms up
+        }
+        var r = Result(name: "pretrain_step", shape: "\(label): batch \(batch), encoder 45, decoder rows \(b.rows) (max 41)",
+                       medianMS: median(totals))
+        r.phasesMS = timer.medians
+        r.extra = [("peak_rss_mb", peakRSSMegabytes()), ("decoder_rows", Double(b.rows))]
+        r.kernels = Kernels.profile.map { ($0.key, $0.value.ms / Double(repetitions)) }.sorted { $0.1 > $1.1 }
+        return r
+    }
+}

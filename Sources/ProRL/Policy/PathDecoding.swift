@@ -1,0 +1,243 @@
+import Foundation
+
+/// Options shared by sampling and beam search.
+public struct DecodingOptions: Codable, Sendable, Equatable {
+    /// Most items per path (then EOS is forced).
+    public var maxItems = 10
+    /// Only valid items (the tokenizer's trie); otherwise any token but
+    /// padding, and invalid tuples may appear.
+    public var constrained = true
+    public var temperature: Float = 1
+    /// Keep the k most likely tokens (0: all).
+    public var topK = 0
+    /// Keep the smallest set of tokens with probability ≥ p (1: all).
+    public var topP: Float = 1
+    public var seed: UInt64 = 7
+    public init() {}
+}
+
+/// One decoded sequence: generated tokens (EOS included when reached).
+public struct DecodedPath: Sendable, Equatable {
+    public var tokens: [Int32]
+    /// Σ log p of the tokens under the model (before temperature or
+    /// truncation; constrained beams: unnormalised over allowed tokens, as HF).
+    public var logProb: Float
+    /// Beam search: logProb / generated length (HF, length_penalty 1).
+    public var score: Float
+}
+
+/// Sampling and beam search over a ``T5Decoder``, constrained by an item
+/// tokenizer's prefix trie.
+public struct PathDecoding {
+    public let decoder: T5Decoder
+    public let tokenizer: ItemTokenizer
+
+    public init(decoder: T5Decoder, tokenizer: ItemTokenizer) {
+        precondition(decoder.model.config.vocabulary == tokenizer.vocabularySize
+                     && decoder.model.config.eosToken == tokenizer.eosToken, "decoder and tokenizer disagree on the vocabulary")
+        self.decoder = decoder
+        self.tokenizer = tokenizer
+    }
+
+    /// Where a partial path stands.
+    struct State {
+        var node: Int32 = 0
+        var depth = 0
+        var items = 0
+        var done = false
+    }
+
+    /// Tokens allowed next (nil: any token but padding).
+    func allowed(_ st: State, options o: DecodingOptions) -> [Int32]? {
+        let eos = tokenizer.eosToken
+        if st.depth == 0 {
+            if st.items >= o.maxItems { return [eos] }
+            if !o.constrained { return nil }
+            var a = Array(tokenizer.trie.allowedTokens(at: 0))
+            if st.items >= 1 { a.append(eos) }
+            return a
+        }
+        return o.constrained ? Array(tokenizer.trie.allowedTokens(at: st.node)) : nil
+    }
+
+    func advance(_ st: inout State, token: Int32) {
+        if token == tokenizer.eosToken { st.done = true; return }
+        st.node = tokenizer.trie.child(of: st.node, token: token) ?? 0
+        st.depth += 1
+        if st.depth == tokenizer.tokensPerItem {
+            st.depth = 0
+            st.node = 0
+            st.items += 1
+        }
+    }
+
+    var maxTokens: Int { decoder.maxSteps }
+
+    // MARK: Sampling
+
+    /// `samplesPerPrompt` paths per prompt (prompt-major order), sampled at
+    /// the options' temperature with top-k / top-p truncation; randomness is
+    /// counter-based from `(seed, stream)` so results do not depend on
+    /// threads or batch composition.
+    public func sample(prompts: [[Int32]], samplesPerPrompt G: Int, options o: DecodingOptions,
+                       stream: UInt64 = 0) -> [DecodedPath] {
+        let V = decoder.model.config.vocabulary
+        let rowsTotal = prompts.count * G
+        precondition(rowsTotal <= decoder.maxRows, "\(rowsTotal) rows exceed the decoder's \(decoder.maxRows)")
+        let steps = min(maxTokens, o.maxItems * tokenizer.tokensPerItem + 1)
+        decoder.start(prompts: prompts)
+        var states = [State](repeating: State(), count: rowsTotal)
+        var out = [DecodedPath](repeating: DecodedPath(tokens: [], logProb: 0, score: 0), count: rowsTotal)
+        var candidates: [(token: Int32, logit: Float)] = []
+        for t in 0..<steps {
+            let active = (0..<rowsTotal).filter { !states[$0].done }
+            if active.isEmpty { break }
+            let inputs = active.map { out[$0].tokens.last ?? decoder.model.config.decoderStartToken }
+            let z = decoder.step(rows: active, promptOf: active.map { $0 / G }, tokens: inputs, position: t)
+            for (i, r) in active.enumerated() {
+                let logits = z.base + i * V
+                let lse = logSumExp(logits, V)
+                candidates.removeAll(keepingCapacity: true)
+                if let allowed = allowed(states[r], options: o) {
+                    for tok in allowed { candidates.append((tok, logits[Int(tok)])) }
+                } else {
+                    for tok in 1..<V { candidates.append((Int32(tok), logits[tok])) }
+                }
+                let u = Kernels.uniform(seed: o.seed, stream: stream, index: UInt64(r) &* UInt64(maxTokens) &+ UInt64(t))
+                let token = draw(&candidates, u: u, options: o)
+                out[r].tokens.append(token)
+                out[r].logProb += logits[Int(token)] - lse
+                advance(&states[r], token: token)
+                if t == steps - 1 { states[r].done = true }
+            }
+        }
+        return out
+    }
+
+    /// Draws from softmax(logit / T) over the candidates after top-k / top-p.
+    func draw(_ c: inout [(token: Int32, logit: Float)], u: Float, options o: DecodingOptions) -> Int32 {
+        let invT = 1 / max(o.temperature, 1e-6)
+        if o.topK > 0 || o.topP < 1 {
+            c.sort { $0.logit > $1.logit || ($0.logit == $1.logit && $0.token < $1.token) }
+            if o.topK > 0 && c.count > o.topK { c.removeLast(c.count - o.topK) }
+        }
+        let m = c.reduce(-Float.infinity) { max($0, $1.logit) } * invT
+        var weights = c.map { expf($0.logit * invT - m) }
+        if o.topP < 1 {
+            let total = weights.reduce(0, +)
+            var cumulative: Float = 0
+            var keep = weights.count
+            for (i, w) in weights.enumerated() {
+                cumulative += w / total
+                if cumulative >= o.topP { keep = i + 1; break }
+            }
+            weights.removeLast(weights.count - keep)
+            c.removeLast(c.count - keep)
+        }
+        let total = weights.reduce(0, +)
+        var target = u * total
+        for (i, w) in weights.enumerated() {
+            target -= w
+            if target < 0 { return c[i].token }
+        }
+        return c[c.count - 1].token
+    }
+
+    func logSumExp(_ x: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
+        var m = -Float.infinity
+        for i in 0..<n { m = max(m, x[i]) }
+        var s: Float = 0
+        for i in 0..<n { s += expf(x[i] - m) }
+        return m + logf(s)
+    }
+
+    // MARK: Beam search
+
+    /// HF's beam search (num_beams = num_return_sequences = K,
+    /// length_penalty 1, early_stopping): at each step the 2K best
+    /// continuations over all beams are ranked; continuations ending in EOS
+    /// (or at the length limit) among the first K become finished hypotheses
+    /// scored by log-prob / generated length; the best K others continue. A
+    /// prompt is done when K hypotheses have finished. Returns, per prompt,
+    /// the K hypotheses best first.
+    public func beamSearch(prompts: [[Int32]], beams K: Int, options o: DecodingOptions) -> [[DecodedPath]] {
+        let V = decoder.model.config.vocabulary
+        let P = prompts.count
+        precondition(P * K <= decoder.maxRows, "\(P * K) beams exceed the decoder's \(decoder.maxRows) rows")
+        let steps = min(maxTokens, o.maxItems * tokenizer.tokensPerItem + 1)
+        decoder.start(prompts: prompts)
+        struct Beam { var tokens: [Int32]; var score: Float; var state: State }
+        var running = (0..<P).map { _ in (0..<K).map { k in Beam(tokens: [], score: k == 0 ? 0 : -1e9, state: State()) } }
+        var finished = [[DecodedPath]](repeating: [], count: P)
+        var done = [Bool](repeating: false, count: P)
+        for t in 0..<steps {
+            let live = (0..<P).filter { !done[$0] }
+            if live.isEmpty { break }
+            var rows: [Int] = [], promptOf: [Int] = [], inputs: [Int32] = []
+            for p in live {
+                for k in 0..<K {
+                    rows.append(p * K + k)
+                    promptOf.append(p)
+                    inputs.append(running[p][k].tokens.last ?? decoder.model.config.decoderStartToken)
+                }
+            }
+            let z = decoder.step(rows: rows, promptOf: promptOf, tokens: inputs, position: t)
+            Kernels.logSoftmax(z, into: z)
+            var newRows: [Int] = [], parents: [Int] = []
+            for (li, p) in live.enumerated() {
+                // the 2K best continuations over the prompt's K beams
+                var cands: [(score: Float, beam: Int, token: Int32)] = []
+                for k in 0..<K where running[p][k].score > -1e8 {
+                    let lp = z.base + (li * K + k) * V
+                    let base = running[p][k].score
+                    if let a = allowed(running[p][k].state, options: o) {
+                        for tok in a { cands.append((base + lp[Int(tok)], k, tok)) }
+                    } else {
+                        for tok in 1..<V { cands.append((base + lp[tok], k, Int32(tok))) }
+                    }
+                }
+                cands.sort { $0.score > $1.score || ($0.score == $1.score && ($0.beam, $0.token) < ($1.beam, $1.token)) }
+                if cands.count > 2 * K { cands.removeLast(cands.count - 2 * K) }
+                let lastStep = t == steps - 1
+                var next: [Beam] = []
+                for (rank, c) in cands.enumerated() {
+                    let parent = running[p][c.beam]
+                    let stops = c.token == tokenizer.eosToken || lastStep
+                    if stops {
+                        // only the top K candidates may finish (HF's top_num_beam_mask)
+                        if rank < K {
+                            addFinished(&finished[p], DecodedPath(tokens: parent.tokens + [c.token], logProb: c.score,
+                                                                  score: c.score / Float(t + 1)), K)
+                        }
+                        continue
+                    }
+                    if next.count < K {
+                        var state = parent.state
+                        advance(&state, token: c.token)
+                        next.append(Beam(tokens: parent.tokens + [c.token], score: c.score, state: state))
+                        newRows.append(p * K + next.count - 1)
+                        parents.append(p * K + c.beam)
+                    }
+                }
+                while next.count < K { next.append(Beam(tokens: [], score: -1e9, state: State())) }
+                running[p] = next
+                if finished[p].count >= K || next.allSatisfy({ $0.score <= -1e8 }) { done[p] = true }
+            }
+            decoder.reorder(rows: newRows, parents: parents, length: t + 1)
+        }
+        for p in 0..<P where finished[p].count < K {
+            // fewer than K finished (only possible with dead beams): add the
+            // best running ones
+            for b in running[p] where b.score > -1e8 && finished[p].count < K {
+                addFinished(&finished[p], DecodedPath(tokens: b.tokens, logProb: b.score, score: b.score / Float(max(b.tokens.count, 1))), K)
+            }
+        }
+        return finished
+    }
+
+    private func addFinished(_ list: inout [DecodedPath], _ h: DecodedPath, _ K: Int) {
+        list.append(h)
+        list.sort { $0.score > $1.score }
+        if list.count > K { list.removeLast(list.count - K) }
+    }
+}

@@ -1,0 +1,37 @@
+import ArgumentParser
+import Foundation
+import ProRL
+
+/// `prorl bench`: the engine's end-to-end benchmark workloads as JSON lines.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Run end-to-end benchmark workloads and print one JSON line each.",
+        discussion: "Workloads: pretrain (policy pretraining step). Kernel microbenchmarks: 'make bench'.")
+
+    @Argument(help: "Workloads to run (default: all).") var workloads: [String] = []
+    @Option(help: "Timed repetitions per workload (median reported).") var repetitions = 5
+    @Option(help: "Kernel threads (0: one per core).") var threads = 0
+
+    static let all = ["pretrain"]
+
+    func validate() throws {
+        for w in workloads where !BenchCommand.all.contains(w) {
+            throw ValidationError("unknown workload '\(w)' (known: \(BenchCommand.all.joined(separator: ", ")))")
+        }
+        guard repetitions >= 1 else { throw ValidationError("--repetitions: expected ≥ 1, found \(repetitions)") }
+    }
+
+    func run() throws {
+        Kernels.threads = threads
+        for w in workloads.isEmpty ? BenchCommand.all : workloads {
+            switch w {
+            case "pretrain":
+                print(try Workloads.pretrainStep(decoderLengths: Workloads.ml1mDecoderLengths(256), repetitions: repetitions,
+                                                 label: "ml-1m path lengths").json)
+                print(try Workloads.pretrainStep(repetitions: repetitions, label: "every decoder row 41 tokens").json)
+            default: break
+            }
+        }
+    }
+}
