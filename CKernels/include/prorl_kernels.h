@@ -108,7 +108,9 @@ void pk_column_sum(float *dbias, const float *x, int N, int C);
  *   q   [B, Tq, ·] row stride q_stride   (≥ H*D), batch stride Tq*q_stride
  *   k,v [B/G, Tk_cap, ·] row stride kv_stride, batch stride Tk_cap*kv_stride
  *   out [B, Tq, ·] row stride out_stride
- *   probs (saved for backward) [B, H, Tq, Tk] contiguous
+ *   probs (saved for backward) [B, H, Tq, Tk] contiguous; with q_rows,
+ *         [rows, H, Tk]: query row q_rows[b]+i holds its H heads' rows
+ *         back to back and padding rows are not stored
  *   bias [H, Tq, Tk] additive (T5 relative positions), shared by the batch
  * Packed rows: with q_rows, query row i of batch entry b (and its output) is
  * row q_rows[b] + i instead of b·Tq + i, so sequences of unequal length can
@@ -116,8 +118,8 @@ void pk_column_sum(float *dbias, const float *x, int N, int C);
  * e·Tk_cap). Either may be NULL.
  * Masks: key j of entry e is visible when j < kv_len[e] (NULL: all Tk) and,
  * with causal, when j ≤ i. Query rows i ≥ q_len[b] (NULL: all Tq) are not
- * computed; their probabilities are written as zeros, and their outputs too
- * unless q_rows is given (packed rows have no padding to write). A row with
+ * computed; their probabilities and outputs are written as zeros unless
+ * q_rows is given (packed rows have no padding to write). A row with
  * no visible key gives zeros, never NaN.
  * scores = scale · q·kᵀ + bias; p = softmax(scores); out = dropout(p) · v.
  * Dropout (training) keeps a probability with chance 1 − dropout_p and
@@ -139,8 +141,8 @@ typedef struct pk_attention_desc {
 } pk_attention_desc;
 
 /**
- * Forward: writes out and probs (pre-dropout probabilities). scratch
- * [B,H,Tq,Tk] receives the dropped probabilities and is needed only when
+ * Forward: writes out and probs (pre-dropout probabilities). scratch (laid
+ * out as probs) receives the dropped probabilities and is needed only when
  * dropout_p > 0 (else it may be NULL).
  */
 void pk_attention_fwd(float *out, float *probs, float *scratch, const float *q,
@@ -149,7 +151,7 @@ void pk_attention_fwd(float *out, float *probs, float *scratch, const float *q,
 /**
  * Backward: dq, dk, dv accumulate with the layouts of q, k, v (dk, dv summed
  * over the kv_group rows sharing an entry, in row order). dbias [H,Tq,Tk]
- * accumulates the sum over the batch. scratch [B,H,Tq,Tk] is always needed
+ * accumulates the sum over the batch. scratch (laid out as probs) is always needed
  * (it ends holding dscores). Any of dq, dk, dv, dbias may be NULL.
  */
 void pk_attention_bwd(float *dq, float *dk, float *dv, float *dbias,

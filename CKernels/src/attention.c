@@ -36,6 +36,13 @@ void pk_attention_fwd(float *out, float *probs, float *scratch, const float *q,
     for (int u = 0; u < units; u++) ops->attn_fwd_head(&a, u / d->H, u % d->H);
 }
 
+/* Rows of query batch entry b that are computed (and, packed, stored). */
+static int attn_query_len(const pk_attention_desc *d, int b) {
+    return d->q_len ? PK_MAX(0, PK_MIN(d->q_len[b], d->Tq)) : d->Tq;
+}
+
+/* dbias[h,i,:] += Σ_b dscores[b,h,i,:] in batch order (rows past a
+ * query length hold nothing). */
 static void reduce_dbias(float *dbias, const float *ds,
                          const pk_attention_desc *d) {
     const int H = d->H, Tq = d->Tq, Tk = d->Tk;
@@ -45,7 +52,9 @@ static void reduce_dbias(float *dbias, const float *ds,
         int h = hi / Tq, i = hi % Tq;
         float *dst = dbias + ((size_t)h * Tq + i) * Tk;
         for (int b = 0; b < d->B; b++) {
-            const float *src = ds + (((size_t)b * H + h) * Tq + i) * Tk;
+            if (i >= attn_query_len(d, b)) continue;
+            int ld;
+            const float *src = ds + pk_attn_probs_at(d, b, h, &ld) + (size_t)i * ld;
             for (int j = 0; j < Tk; j++) dst[j] += src[j];
         }
     }
@@ -130,8 +139,10 @@ void pk_attention_fwd_naive(float *out, float *probs, float *scratch,
         for (int h = 0; h < H; h++) {
             naive_view w = naive_view_of(d, q, k, v, b, h);
             size_t slab = ((size_t)b * H + h) * Tq * Tk;
-            for (int i = 0; i < Tq; i++) {
-                float *P = probs + slab + (size_t)i * Tk;
+            int ld;
+            size_t at = pk_attn_probs_at(d, b, h, &ld);
+            for (int i = 0; i < (d->q_rows ? w.qlen : Tq); i++) {
+                float *P = probs + at + (size_t)i * ld;
                 float *o = out + (w.qrow + (size_t)i) * d->out_stride + (size_t)h * D;
                 float mx = -INFINITY;
                 for (int j = 0; j < Tk; j++) {
@@ -157,7 +168,7 @@ void pk_attention_fwd_naive(float *out, float *probs, float *scratch,
                     float acc = 0.0f;
                     for (int j = 0; j < Tk; j++) {
                         float pd = P[j] * naive_keep_scale(d, slab + (size_t)i * Tk + j);
-                        if (scratch && d->dropout_p > 0.0f) scratch[slab + (size_t)i * Tk + j] = pd;
+                        if (scratch && d->dropout_p > 0.0f) scratch[at + (size_t)i * ld + j] = pd;
                         if (j < w.klen) acc += pd * w.v[(size_t)j * d->kv_stride + c];
                     }
                     if (i < w.qlen) o[c] = acc;
@@ -177,12 +188,14 @@ void pk_attention_bwd_naive(float *dq, float *dk, float *dv, float *dbias,
         for (int h = 0; h < H; h++) {
             naive_view w = naive_view_of(d, q, k, v, b, h);
             size_t slab = ((size_t)b * H + h) * Tq * Tk;
+            int ld;
+            size_t at = pk_attn_probs_at(d, b, h, &ld);
             size_t qo = w.qrow * d->q_stride + (size_t)h * D;
             size_t ko = w.kvrow * d->kv_stride + (size_t)h * D;
             size_t oo = w.qrow * d->out_stride + (size_t)h * D;
-            for (int i = 0; i < Tq; i++) {
-                const float *P = probs + slab + (size_t)i * Tk;
-                float *S = scratch + slab + (size_t)i * Tk;
+            for (int i = 0; i < (d->q_rows ? w.qlen : Tq); i++) {
+                const float *P = probs + at + (size_t)i * ld;
+                float *S = scratch + at + (size_t)i * ld;
                 if (i >= w.qlen) {
                     for (int j = 0; j < Tk; j++) S[j] = 0.0f;
                     continue;
@@ -212,9 +225,13 @@ void pk_attention_bwd_naive(float *dq, float *dk, float *dv, float *dbias,
         }
     if (dbias)
         for (int b = 0; b < d->B; b++)
-            for (int h = 0; h < H; h++)
-                for (size_t x = 0; x < (size_t)Tq * Tk; x++)
-                    dbias[(size_t)h * Tq * Tk + x] += scratch[((size_t)b * H + h) * Tq * Tk + x];
+            for (int h = 0; h < H; h++) {
+                int ld;
+                size_t at = pk_attn_probs_at(d, b, h, &ld);
+                for (int i = 0; i < attn_query_len(d, b); i++)
+                    for (int j = 0; j < Tk; j++)
+                        dbias[((size_t)h * Tq + i) * Tk + j] += scratch[at + (size_t)i * ld + j];
+            }
 }
 
 void pk_attention_decode_naive(float *out, const float *q,

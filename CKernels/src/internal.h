@@ -107,10 +107,23 @@ static inline uint32_t pk_keep_threshold(float p) {
 #define PK_ISA_AVX2 1
 #define PK_ISA_AVX512 2
 
+/* Where the probabilities of head h of query batch row b live: rows of
+ * length Tk with stride *ld, from the returned offset. Padded layout
+ * [B,H,Tq,Tk]; with packed query rows, [rows,H,Tk] (query row q_rows[b]+i
+ * holds its H heads back to back, and padding rows are not stored). */
+static inline size_t pk_attn_probs_at(const pk_attention_desc *d, int b, int h, int *ld) {
+    if (d->q_rows) {
+        *ld = d->H * d->Tk;
+        return ((size_t)d->q_rows[b] * d->H + h) * d->Tk;
+    }
+    *ld = d->Tk;
+    return ((size_t)b * d->H + h) * d->Tq * d->Tk;
+}
+
 typedef struct pk_attn_args {
     const pk_attention_desc *d;
     float *out, *probs;             /* forward outputs */
-    float *dq, *dk, *dv, *ds;       /* backward outputs; ds: [B,H,Tq,Tk] or NULL */
+    float *dq, *dk, *dv, *ds;       /* backward outputs; ds: laid out as probs, or NULL */
     const float *dout, *saved_probs; /* backward inputs */
     const float *q, *k, *v;
 } pk_attn_args;

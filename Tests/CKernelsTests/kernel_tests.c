@@ -593,7 +593,9 @@ static void test_attention_case(int B, int G, int Tq, int Tk, int H, int D,
 
 /* Packed rows (q_rows/kv_rows) must give exactly what the padded layout
  * gives for the real rows: causal self-attention over sequences of unequal
- * length stored back to back, and cross-attention with shared kv entries. */
+ * length stored back to back, and cross-attention with shared kv entries,
+ * both with a position bias and dropout. Packed probabilities are stored
+ * [rows, H, Tk]. */
 static void test_attention_packed(int causal, int G) {
     const int B = 6, T = 9, H = 2, D = 20, W = H * D + 3;
     int E = B / G;
@@ -605,7 +607,7 @@ static void test_attention_packed(int causal, int G) {
     for (int e = 0; e < E; e++) { kvlen[e] = G == 1 ? qlen[e] : 1 + rnd_int(Tk); kvrows[e] = nkv; nkv += G == 1 ? qlen[e] : Tk; }
     /* padded inputs, and packed copies of their real rows */
     float *q = fvec((size_t)B * T * W, 1), *k = fvec((size_t)E * Tk * W, 1), *v = fvec((size_t)E * Tk * W, 1);
-    float *g = fvec((size_t)B * T * H * D, 1);
+    float *g = fvec((size_t)B * T * H * D, 1), *bias = fvec((size_t)H * T * Tk, 2);
     float *qp = fzeros((size_t)nq * W), *kp = fzeros((size_t)nkv * W), *vp = fzeros((size_t)nkv * W);
     float *gp = fzeros((size_t)nq * H * D);
     for (int b = 0; b < B; b++)
@@ -620,33 +622,39 @@ static void test_attention_packed(int causal, int G) {
         }
     pk_attention_desc d = {.B = B, .kv_group = G, .Tq = T, .Tk = Tk, .Tk_cap = Tk, .H = H, .D = D,
                            .q_stride = W, .kv_stride = W, .out_stride = H * D, .kv_len = kvlen, .q_len = qlen,
-                           .causal = causal, .scale = 0.3f};
+                           .causal = causal, .scale = 0.3f, .bias = bias, .dropout_p = 0.1f, .seed = 9, .stream = 4};
     pk_attention_desc dp = d;
     dp.q_rows = qrows;
     dp.kv_rows = kvrows;
-    size_t np = (size_t)B * H * T * Tk;
+    size_t np = (size_t)B * H * T * Tk, npp = (size_t)nq * H * Tk, nb = (size_t)H * T * Tk;
     for (int variant = 0; variant < 2; variant++) {
         float *o = fzeros((size_t)B * T * H * D), *op = fzeros((size_t)nq * H * D);
-        float *P = fzeros(np), *Pp = fzeros(np), *S = fzeros(np), *Sp = fzeros(np);
+        float *P = fzeros(np), *Pp = fzeros(npp), *S = fzeros(np), *Sp = fzeros(npp);
+        float *db = fzeros(nb), *dbp = fzeros(nb);
         float *dq = fzeros((size_t)B * T * W), *dk = fzeros((size_t)E * Tk * W), *dv = fzeros((size_t)E * Tk * W);
         float *dqp = fzeros((size_t)nq * W), *dkp = fzeros((size_t)nkv * W), *dvp = fzeros((size_t)nkv * W);
         if (variant == 0) {
-            pk_attention_fwd(o, P, NULL, q, k, v, &d);
-            pk_attention_fwd(op, Pp, NULL, qp, kp, vp, &dp);
-            pk_attention_bwd(dq, dk, dv, NULL, S, g, P, q, k, v, &d);
-            pk_attention_bwd(dqp, dkp, dvp, NULL, Sp, gp, Pp, qp, kp, vp, &dp);
+            pk_attention_fwd(o, P, S, q, k, v, &d);
+            pk_attention_fwd(op, Pp, Sp, qp, kp, vp, &dp);
+            pk_attention_bwd(dq, dk, dv, db, S, g, P, q, k, v, &d);
+            pk_attention_bwd(dqp, dkp, dvp, dbp, Sp, gp, Pp, qp, kp, vp, &dp);
         } else {
-            pk_attention_fwd_naive(o, P, NULL, q, k, v, &d);
-            pk_attention_fwd_naive(op, Pp, NULL, qp, kp, vp, &dp);
-            pk_attention_bwd_naive(dq, dk, dv, NULL, S, g, P, q, k, v, &d);
-            pk_attention_bwd_naive(dqp, dkp, dvp, NULL, Sp, gp, Pp, qp, kp, vp, &dp);
+            pk_attention_fwd_naive(o, P, S, q, k, v, &d);
+            pk_attention_fwd_naive(op, Pp, Sp, qp, kp, vp, &dp);
+            pk_attention_bwd_naive(dq, dk, dv, db, S, g, P, q, k, v, &d);
+            pk_attention_bwd_naive(dqp, dkp, dvp, dbp, Sp, gp, Pp, qp, kp, vp, &dp);
         }
         const char *tag = variant ? "naive" : "fast";
         char what[64];
-        snprintf(what, sizeof what, "%s packed probs = padded", tag);
-        expect_bitwise(what, P, Pp, np);
+        snprintf(what, sizeof what, "%s packed dbias = padded", tag);
+        expect_bitwise(what, db, dbp, nb);
         for (int b = 0; b < B; b++)
             for (int i = 0; i < qlen[b]; i++) {
+                for (int h = 0; h < H; h++) {
+                    snprintf(what, sizeof what, "%s packed probs, dscores = padded", tag);
+                    expect_bitwise(what, P + (((size_t)b * H + h) * T + i) * Tk, Pp + ((size_t)(qrows[b] + i) * H + h) * Tk, Tk);
+                    expect_bitwise(what, S + (((size_t)b * H + h) * T + i) * Tk, Sp + ((size_t)(qrows[b] + i) * H + h) * Tk, Tk);
+                }
                 snprintf(what, sizeof what, "%s packed out = padded", tag);
                 expect_bitwise(what, o + ((size_t)b * T + i) * H * D, op + (size_t)(qrows[b] + i) * H * D, (size_t)H * D);
                 snprintf(what, sizeof what, "%s packed dq = padded", tag);
@@ -658,10 +666,10 @@ static void test_attention_packed(int causal, int G) {
                 expect_bitwise(what, dk + ((size_t)e * Tk + j) * W, dkp + (size_t)(kvrows[e] + j) * W, W);
                 expect_bitwise(what, dv + ((size_t)e * Tk + j) * W, dvp + (size_t)(kvrows[e] + j) * W, W);
             }
-        free(o); free(op); free(P); free(Pp); free(S); free(Sp);
+        free(o); free(op); free(P); free(Pp); free(S); free(Sp); free(db); free(dbp);
         free(dq); free(dk); free(dv); free(dqp); free(dkp); free(dvp);
     }
-    free(q); free(k); free(v); free(g); free(qp); free(kp); free(vp); free(gp);
+    free(q); free(k); free(v); free(g); free(bias); free(qp); free(kp); free(vp); free(gp);
 }
 
 static void test_attention(void) {

@@ -116,42 +116,35 @@ public final class T5EncoderPass: @unchecked Sendable {
         let c = model.config, s = model.store
         let C = c.modelWidth, I = c.inner, H = c.heads, P = prompts, S = length, ES = P * S
         arena.rewind(to: forwardEnd!)
-        let dX = arena.zeros(rows: ES, cols: C), dT = arena.take(rows: ES, cols: C), dN = arena.take(rows: ES, cols: C)
+        // dT (through a dropout) and dN (into a norm) are never live together
+        let dX = arena.zeros(rows: ES, cols: C), dT = arena.take(rows: ES, cols: C), dN = dT
         let normed = normedTemp!, ff = ffTemp!, dCtx = arena.take(rows: ES, cols: I)
         // dQKV and dF are never live together: one buffer
         let shared = arena.take(rows: 1, cols: ES * max(3 * I, c.ffWidth))
         let dQKV = Tensor(shared.base, rows: ES, cols: 3 * I), dF = Tensor(shared.base, rows: ES, cols: c.ffWidth)
         let dScratch = arena.take(rows: 1, cols: P * H * S * S), dBias = arena.zeros(rows: H, cols: S * S)
-        dT.zero()
-        dropoutBackward(dT, dOut, site: 200)
+        dropoutGradient(into: dT, dOut, site: 200)
         Kernels.rmsNormBackward(dInput: dX, dWeight: s.grad(model.encoderFinal), dOut: dT, input: finalIn!,
                                 weight: s.value(model.encoderFinal), rstd: rstd!)
         for (l, p) in model.encoder.enumerated().reversed() {
             let a = acts[l]
-            dT.zero()
-            dropoutBackward(dT, dX, site: 4 + 8 * l)
+            dropoutGradient(into: dT, dX, site: 4 + 8 * l)
             feedForwardActivations(into: ff, normed: normed, rstd: a.rstd1, input: a.x1, layer: l)
-            dF.zero()
-            Kernels.linearBackward(dInput: dF, dWeight: s.grad(p.wo), dBias: nil, dOut: dT, input: ff, weight: s.value(p.wo))
+            Kernels.linearBackward(dInput: dF, dWeight: s.grad(p.wo), dBias: nil, dOut: dT, input: ff, weight: s.value(p.wo), overwriteInput: true)
             Kernels.reluBackwardInPlace(dF, out: ff, scale: 1 / (1 - dropoutRate))
-            dN.zero()
-            Kernels.linearBackward(dInput: dN, dWeight: s.grad(p.wi), dBias: nil, dOut: dF, input: normed, weight: s.value(p.wi))
+            Kernels.linearBackward(dInput: dN, dWeight: s.grad(p.wi), dBias: nil, dOut: dF, input: normed, weight: s.value(p.wi), overwriteInput: true)
             Kernels.rmsNormBackward(dInput: dX, dWeight: s.grad(p.ln1), dOut: dN, input: a.x1, weight: s.value(p.ln1), rstd: a.rstd1)
-            dT.zero()
-            dropoutBackward(dT, dX, site: 2 + 8 * l)
-            dCtx.zero()
-            Kernels.linearBackward(dInput: dCtx, dWeight: s.grad(p.o), dBias: nil, dOut: dT, input: a.ctx, weight: s.value(p.o))
+            dropoutGradient(into: dT, dX, site: 2 + 8 * l)
+            Kernels.linearBackward(dInput: dCtx, dWeight: s.grad(p.o), dBias: nil, dOut: dT, input: a.ctx, weight: s.value(p.o), overwriteInput: true)
             dQKV.zero()
             Kernels.attentionBackward(selfCall(a.qkv, layer: l), dQ: dQKV, dK: dQKV, dV: dQKV, dBias: dBias,
                                       scratch: dScratch, dOut: dCtx, probs: a.probs)
-            dN.zero()
             Kernels.rmsNormForward(out: normed, rstd: a.rstd0, input: a.x, weight: s.value(p.ln0), eps: c.layerNormEps)
             Kernels.linearBackward(dInput: dN, dWeight: s.fusedGrad([p.q, p.k, p.v]), dBias: nil, dOut: dQKV, input: normed,
-                                   weight: s.fusedValue([p.q, p.k, p.v]))
+                                   weight: s.fusedValue([p.q, p.k, p.v]), overwriteInput: true)
             Kernels.rmsNormBackward(dInput: dX, dWeight: s.grad(p.ln0), dOut: dN, input: a.x, weight: s.value(p.ln0), rstd: a.rstd0)
         }
-        dT.zero()
-        dropoutBackward(dT, dX, site: 0)
+        dropoutGradient(into: dT, dX, site: 0)
         Kernels.embeddingBackward(dTable: s.grad(model.shared), dOut: dT, ids: tokens.base)
         Kernels.positionBiasBackward(dTable: s.grad(model.encoderBias), dBias: dBias, buckets: buckets, heads: H,
                                      queryLength: S, keyLength: S)
@@ -180,8 +173,9 @@ public final class T5EncoderPass: @unchecked Sendable {
         Kernels.dropoutForward(t, into: t, p: model.config.dropout, seed: seed, stream: T5Dropout.stream(step: step, site: site))
     }
 
-    private func dropoutBackward(_ dInput: Tensor, _ dOut: Tensor, site: Int) {
-        Kernels.dropoutBackward(dInput: dInput, dOut: dOut, p: dropoutRate, seed: seed, stream: T5Dropout.stream(step: step, site: site))
+    /// dInput = mask · dOut (the same mask as the forward; a copy when off).
+    private func dropoutGradient(into dInput: Tensor, _ dOut: Tensor, site: Int) {
+        Kernels.dropoutForward(dOut, into: dInput, p: dropoutRate, seed: seed, stream: T5Dropout.stream(step: step, site: site))
     }
 }
 
@@ -257,10 +251,10 @@ public final class T5Pass: @unchecked Sendable {
     /// and backward views, 16-float aligned).
     static func floatsNeeded(_ c: T5Config, _ k: Capacity) -> Int {
         let C = c.modelWidth, I = c.inner, F = c.ffWidth, H = c.heads, V = c.vocabulary
-        let ES = k.prompts * k.encoderLength, R = k.rows, N = k.sequences, S = k.encoderLength, T = k.decoderLength
-        let slabD = N * H * T * T, slabC = N * H * T * S
+        let ES = k.prompts * k.encoderLength, R = k.rows, S = k.encoderLength, T = k.decoderLength
+        let slabD = R * H * T, slabC = R * H * S  // packed probabilities [rows, H, keys]
         let forward = R * (C + c.decoderLayers * (6 * C + 3 + 6 * I + F) + C + 1)
-            + c.decoderLayers * (ES * 2 * I + slabD + slabC) + max(slabD, slabC) + H * T * T + R * V + 2 * R
+            + ES * 2 * I + c.decoderLayers * (slabD + slabC) + max(slabD, slabC) + H * T * T + R * V + 2 * R
         let backward = R * (3 * C + 4 * I + F) + ES * (2 * I + C) + max(slabD, slabC) + H * T * T
         return forward + backward + 16 * (30 + 24 * c.decoderLayers)
     }
@@ -273,10 +267,10 @@ public final class T5Pass: @unchecked Sendable {
     public func forward(_ b: PolicyBatch, training: Bool, seed: UInt64 = 0, step: UInt64 = 0, entropy: Bool = false) {
         let c = model.config, s = model.store
         let C = c.modelWidth, I = c.inner, H = c.heads
-        let P = b.prompts, S = b.encoderLength, ES = P * S, R = b.rows, N = b.sequences, T = b.maxDecoderLength
-        precondition(P <= capacity.prompts && S <= capacity.encoderLength && N <= capacity.sequences
+        let P = b.prompts, S = b.encoderLength, ES = P * S, R = b.rows, T = b.maxDecoderLength
+        precondition(P <= capacity.prompts && S <= capacity.encoderLength && b.sequences <= capacity.sequences
                      && T <= capacity.decoderLength && R <= capacity.rows,
-                     "batch (\(P) prompts × \(S), \(N) sequences ≤ \(T), \(R) rows) exceeds the pass's capacity")
+                     "batch (\(P) prompts × \(S), \(b.sequences) sequences ≤ \(T), \(R) rows) exceeds the pass's capacity")
         arena.reset()
         batch = b
         self.training = training
@@ -293,7 +287,7 @@ public final class T5Pass: @unchecked Sendable {
         let bD = arena.take(rows: H, cols: T * T)
         Kernels.positionBiasForward(bias: bD, table: s.value(model.decoderBias), buckets: bucketsD, heads: H, queryLength: T, keyLength: T)
         biasD = bD
-        let scratch = arena.take(rows: 1, cols: max(N * H * T * T, N * H * T * S))
+        let scratch = arena.take(rows: 1, cols: R * H * max(T, S))
         let normed = arena.take(rows: R, cols: C), kv = arena.take(rows: ES, cols: 2 * I)
         normedTemp = normed
         kvTemp = kv
@@ -308,7 +302,7 @@ public final class T5Pass: @unchecked Sendable {
             Kernels.rmsNormForward(out: n0, rstd: rstd0, input: y, weight: s.value(p.ln0), eps: c.layerNormEps)
             let qkv = arena.take(rows: R, cols: 3 * I)
             Kernels.linearForward(out: qkv, input: n0, weight: s.fusedValue([p.q, p.k, p.v]))
-            let probs = arena.take(rows: 1, cols: N * H * T * T), ctx = arena.take(rows: R, cols: I)
+            let probs = arena.take(rows: 1, cols: R * H * T), ctx = arena.take(rows: R, cols: I)
             Kernels.attentionForward(decoderSelfCall(qkv, out: ctx, layer: l), out: ctx, probs: probs, scratch: scratch)
             let y1 = arena.take(rows: R, cols: C)
             Kernels.linearForward(out: y1, input: ctx, weight: s.value(p.o))
@@ -319,7 +313,7 @@ public final class T5Pass: @unchecked Sendable {
             let qc = arena.take(rows: R, cols: I)
             Kernels.linearForward(out: qc, input: n1, weight: s.value(p.cq))
             Kernels.linearForward(out: kv, input: eo, weight: s.fusedValue([p.ck, p.cv]))
-            let probsC = arena.take(rows: 1, cols: N * H * T * S), ctxC = arena.take(rows: R, cols: I)
+            let probsC = arena.take(rows: 1, cols: R * H * S), ctxC = arena.take(rows: R, cols: I)
             Kernels.attentionForward(crossCall(qc, kv, layer: l), out: ctxC, probs: probsC, scratch: scratch)
             let y2 = arena.take(rows: R, cols: C)
             Kernels.linearForward(out: y2, input: ctxC, weight: s.value(p.co))
@@ -385,7 +379,7 @@ public final class T5Pass: @unchecked Sendable {
     public func backward(weights: Tensor? = nil) {
         let c = model.config, s = model.store, b = batch!
         let C = c.modelWidth, I = c.inner, H = c.heads
-        let P = b.prompts, S = b.encoderLength, ES = P * S, R = b.rows, N = b.sequences, T = b.maxDecoderLength
+        let P = b.prompts, S = b.encoderLength, ES = P * S, R = b.rows, T = b.maxDecoderLength
         arena.rewind(to: forwardEnd!)
         let z = logits!
         Kernels.crossEntropy(logits: z, targets: labels.base, losses: lossBuffer!, dLogits: z, rowWeights: weights,
@@ -394,34 +388,29 @@ public final class T5Pass: @unchecked Sendable {
         Kernels.gemm(z, model.embedding, into: dH, alpha: outputScale, beta: 0)
         Kernels.gemm(transposeA: true, z, decOut!, into: s.grad(model.shared), alpha: outputScale, beta: 1)
         // decoder final norm (through its dropout)
-        let dY = arena.zeros(rows: R, cols: C), dT = arena.take(rows: R, cols: C), dN = arena.take(rows: R, cols: C)
-        dT.zero()
-        dropoutBackward(dT, dH, site: 500)
+        // dT (through a dropout) and dN (into a norm) are never live together
+        let dY = arena.zeros(rows: R, cols: C), dT = arena.take(rows: R, cols: C), dN = dT
+        dropoutGradient(into: dT, dH, site: 500)
         Kernels.rmsNormBackward(dInput: dY, dWeight: s.grad(model.decoderFinal), dOut: dT, input: decFinalIn!,
                                 weight: s.value(model.decoderFinal), rstd: decRstd!)
         let dCtx = arena.take(rows: R, cols: I), dQKV = arena.take(rows: R, cols: 3 * I), dF = arena.take(rows: R, cols: c.ffWidth)
         let dQc = arena.take(rows: R, cols: I), dKV = arena.take(rows: ES, cols: 2 * I)
         let normed = normedTemp!, kv = kvTemp!
         let dEnc = arena.zeros(rows: ES, cols: C)
-        let dScratch = arena.take(rows: 1, cols: max(N * H * T * T, N * H * T * S))
+        let dScratch = arena.take(rows: 1, cols: R * H * max(T, S))
         let dBiasD = arena.zeros(rows: H, cols: T * T)
         for (l, p) in model.decoder.enumerated().reversed() {
             let a = dec[l]
             // y3 = y2 + drop(wo · drop(relu(wi · n2)))
-            dT.zero()
-            dropoutBackward(dT, dY, site: 306 + 8 * l)
-            dF.zero()
-            Kernels.linearBackward(dInput: dF, dWeight: s.grad(p.wo), dBias: nil, dOut: dT, input: a.fd, weight: s.value(p.wo))
+            dropoutGradient(into: dT, dY, site: 306 + 8 * l)
+            Kernels.linearBackward(dInput: dF, dWeight: s.grad(p.wo), dBias: nil, dOut: dT, input: a.fd, weight: s.value(p.wo), overwriteInput: true)
             Kernels.reluBackwardInPlace(dF, out: a.fd, scale: 1 / (1 - (training ? c.dropout : 0)))
-            dN.zero()
             Kernels.rmsNormForward(out: normed, rstd: a.rstd2, input: a.y2, weight: s.value(p.ln2), eps: c.layerNormEps)
-            Kernels.linearBackward(dInput: dN, dWeight: s.grad(p.wi), dBias: nil, dOut: dF, input: normed, weight: s.value(p.wi))
+            Kernels.linearBackward(dInput: dN, dWeight: s.grad(p.wi), dBias: nil, dOut: dF, input: normed, weight: s.value(p.wi), overwriteInput: true)
             Kernels.rmsNormBackward(dInput: dY, dWeight: s.grad(p.ln2), dOut: dN, input: a.y2, weight: s.value(p.ln2), rstd: a.rstd2)
             // y2 = y1 + drop(co · cross(qc(n1), kv(encOut)))
-            dT.zero()
-            dropoutBackward(dT, dY, site: 304 + 8 * l)
-            dCtx.zero()
-            Kernels.linearBackward(dInput: dCtx, dWeight: s.grad(p.co), dBias: nil, dOut: dT, input: a.ctxC, weight: s.value(p.co))
+            dropoutGradient(into: dT, dY, site: 304 + 8 * l)
+            Kernels.linearBackward(dInput: dCtx, dWeight: s.grad(p.co), dBias: nil, dOut: dT, input: a.ctxC, weight: s.value(p.co), overwriteInput: true)
             dQc.zero()
             dKV.zero()
             Kernels.linearForward(out: kv, input: encOut!, weight: s.fusedValue([p.ck, p.cv]))
@@ -429,26 +418,21 @@ public final class T5Pass: @unchecked Sendable {
                                       scratch: dScratch, dOut: dCtx, probs: a.probsC)
             Kernels.linearBackward(dInput: dEnc, dWeight: s.fusedGrad([p.ck, p.cv]), dBias: nil, dOut: dKV, input: encOut!,
                                    weight: s.fusedValue([p.ck, p.cv]))
-            dN.zero()
             Kernels.rmsNormForward(out: normed, rstd: a.rstd1, input: a.y1, weight: s.value(p.ln1), eps: c.layerNormEps)
-            Kernels.linearBackward(dInput: dN, dWeight: s.grad(p.cq), dBias: nil, dOut: dQc, input: normed, weight: s.value(p.cq))
+            Kernels.linearBackward(dInput: dN, dWeight: s.grad(p.cq), dBias: nil, dOut: dQc, input: normed, weight: s.value(p.cq), overwriteInput: true)
             Kernels.rmsNormBackward(dInput: dY, dWeight: s.grad(p.ln1), dOut: dN, input: a.y1, weight: s.value(p.ln1), rstd: a.rstd1)
             // y1 = y + drop(o · self(qkv(n0)))
-            dT.zero()
-            dropoutBackward(dT, dY, site: 302 + 8 * l)
-            dCtx.zero()
-            Kernels.linearBackward(dInput: dCtx, dWeight: s.grad(p.o), dBias: nil, dOut: dT, input: a.ctx, weight: s.value(p.o))
+            dropoutGradient(into: dT, dY, site: 302 + 8 * l)
+            Kernels.linearBackward(dInput: dCtx, dWeight: s.grad(p.o), dBias: nil, dOut: dT, input: a.ctx, weight: s.value(p.o), overwriteInput: true)
             dQKV.zero()
             Kernels.attentionBackward(decoderSelfCall(a.qkv, out: a.ctx, layer: l), dQ: dQKV, dK: dQKV, dV: dQKV,
                                       dBias: dBiasD, scratch: dScratch, dOut: dCtx, probs: a.probs)
-            dN.zero()
             Kernels.rmsNormForward(out: normed, rstd: a.rstd0, input: a.y, weight: s.value(p.ln0), eps: c.layerNormEps)
             Kernels.linearBackward(dInput: dN, dWeight: s.fusedGrad([p.q, p.k, p.v]), dBias: nil, dOut: dQKV, input: normed,
-                                   weight: s.fusedValue([p.q, p.k, p.v]))
+                                   weight: s.fusedValue([p.q, p.k, p.v]), overwriteInput: true)
             Kernels.rmsNormBackward(dInput: dY, dWeight: s.grad(p.ln0), dOut: dN, input: a.y, weight: s.value(p.ln0), rstd: a.rstd0)
         }
-        dT.zero()
-        dropoutBackward(dT, dY, site: 300)
+        dropoutGradient(into: dT, dY, site: 300)
         Kernels.embeddingBackward(dTable: s.grad(model.shared), dOut: dT, ids: decInputs.base)
         Kernels.positionBiasBackward(dTable: s.grad(model.decoderBias), dBias: dBiasD, buckets: bucketsD, heads: H,
                                      queryLength: T, keyLength: T)
@@ -501,10 +485,8 @@ public final class T5Pass: @unchecked Sendable {
         Kernels.dropoutForward(t, into: t, p: model.config.dropout, seed: seed, stream: streamID(site))
     }
 
-    /// dInput += mask · dOut (a plain add when dropout is off).
-    private func dropoutBackward(_ dInput: Tensor, _ dOut: Tensor, site: Int) {
-        Kernels.dropoutBackward(dInput: dInput, dOut: dOut, p: training ? model.config.dropout : 0, seed: seed,
-                                stream: streamID(site))
+    /// dInput = mask · dOut (the same mask as the forward; a copy when off).
+    private func dropoutGradient(into dInput: Tensor, _ dOut: Tensor, site: Int) {
+        Kernels.dropoutForward(dOut, into: dInput, p: training ? model.config.dropout : 0, seed: seed, stream: streamID(site))
     }
-
 }

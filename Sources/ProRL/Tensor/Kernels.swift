@@ -73,14 +73,20 @@ public enum Kernels {
     }
 
     /// Accumulates `dInput += dOut·weight`, `dWeight += dOutᵀ·input`, `dBias += Σ dOut`.
+    /// With `overwriteInput`, dInput is written (`= dOut·weight`) instead of
+    /// accumulated, which spares zeroing it first.
     public static func linearBackward(dInput: Tensor?, dWeight: Tensor?, dBias: Tensor?, dOut: Tensor,
-                                      input: Tensor, weight: Tensor) {
+                                      input: Tensor, weight: Tensor, overwriteInput: Bool = false) {
         checkLinear(out: dOut, input: input, weight: weight, bias: dBias)
         if let d = dInput { precondition(d.rows == input.rows && d.cols == input.cols, "dInput shape") }
         if let d = dWeight { precondition(d.rows == weight.rows && d.cols == weight.cols, "dWeight shape") }
         timed("matmul_bwd") {
-            pk_matmul_bwd(dInput?.base, dWeight?.base, dBias?.base, dOut.base, input.base, weight.base,
-                          Int32(input.rows), Int32(input.cols), Int32(weight.rows))
+            if overwriteInput, let d = dInput {
+                pk_gemm(0, 0, Int32(input.rows), Int32(input.cols), Int32(weight.rows), 1, dOut.base, Int32(weight.rows),
+                        weight.base, Int32(weight.cols), 0, d.base, Int32(d.cols))
+            }
+            pk_matmul_bwd(overwriteInput ? nil : dInput?.base, dWeight?.base, dBias?.base, dOut.base, input.base,
+                          weight.base, Int32(input.rows), Int32(input.cols), Int32(weight.rows))
         }
     }
 
@@ -467,7 +473,8 @@ public struct AttentionCall {
         if keyRows == nil {
             precondition(k.rows >= entries * keyCapacity && v.rows >= entries * keyCapacity, "attention: k/v too small")
         }
-        let slabs = batch * heads * queryLength * keyLength
+        // probabilities: [B,H,Tq,Tk], or [rows,H,Tk] over packed query rows
+        let slabs = (queryRows == nil ? batch * queryLength : q.rows) * heads * keyLength
         precondition(probs.count >= slabs, "attention: probabilities need \(slabs) floats")
         if needScratch { precondition((scratch?.count ?? 0) >= slabs, "attention: scratch needs \(slabs) floats") }
         if let b = bias { precondition(b.count == heads * queryLength * keyLength, "attention: bias shape") }
