@@ -255,6 +255,51 @@ static void run_attn_fwdbwd(void *p) {
         pk_attention_bwd(a->dq, a->dk, a->dv, a->bias ? a->dbias : NULL, a->scratch, a->dout, a->probs, a->q, a->k, a->v, &a->d);
 }
 
+typedef struct decode_ctx {
+    attn_ctx a;
+    float *caches[3];
+    int next;
+} decode_ctx;
+
+/* Each call decodes against the next of three caches (as the three decoder
+ * layers of a step do), so the caches come from memory, not the L3. */
+static void run_attn_decode(void *p) {
+    decode_ctx *c = p;
+    attn_ctx *a = &c->a;
+    const float *k = c->caches[c->next], *v = k + a->d.H * a->d.D;
+    c->next = (c->next + 1) % 3;
+    if (a->naive) pk_attention_decode_naive(a->out, a->q, k, v, &a->d);
+    else pk_attention_decode(a->out, a->q, k, v, &a->d);
+}
+
+/* One decoding step of B rows over caches of Tk positions (capacity Tcap):
+ * G consecutive rows share an entry (cross-attention: the samples of one
+ * prompt) or each row has its own (self-attention, G = 1). */
+static void bench_attention_decode(const char *name, int B, int G, int Tk, int Tcap, int H, int D, int with_bias) {
+    if (!selected("attention_decode")) return;
+    decode_ctx c;
+    memset(&c, 0, sizeof c);
+    attn_ctx *a = &c.a;
+    int E = B / G, W = 2 * H * D;
+    pk_attention_desc *d = &a->d;
+    d->B = B; d->kv_group = G; d->Tq = 1; d->Tk = Tk; d->Tk_cap = Tcap; d->H = H; d->D = D;
+    d->q_stride = 3 * H * D; d->kv_stride = W; d->out_stride = H * D; d->scale = 1.0f;
+    a->q = fbuf((size_t)B * d->q_stride, 1, 6);
+    for (int l = 0; l < 3; l++) c.caches[l] = fbuf((size_t)E * Tcap * W, 1, 7 + l);
+    a->out = fzero((size_t)B * H * D);
+    if (with_bias) { a->bias = fbuf((size_t)H * Tk, 1, 10); d->bias = a->bias; }
+    char shape[128];
+    snprintf(shape, sizeof shape, "%s B=%d G=%d Tk=%d H=%d D=%d%s", name, B, G, Tk, H, D, with_bias ? " bias" : "");
+    double ms = median_ms(run_attn_decode, &c, g_reps);
+    a->naive = 1;
+    double nms = g_quick ? 0 : median_ms(run_attn_decode, &c, 1);
+    /* bytes: every row's query and output, each entry's keys and values once */
+    double bytes = 4.0 * ((double)B * 2 * H * D + (double)E * Tk * W);
+    report("attention_decode", shape, ms, 0, bytes, nms);
+    free(a->q); free(a->out); free(a->bias);
+    for (int l = 0; l < 3; l++) free(c.caches[l]);
+}
+
 static void bench_attention(const char *name, int B, int G, int Tq, int Tk, int H, int D,
                             int causal, int with_bias, float dropout, float scale) {
     if (!selected("attention")) return;
@@ -519,6 +564,8 @@ int main(int argc, char **argv) {
     bench_attention("policy cross", 256, 1, 41, 45, 4, 64, 0, 0, 0.1f, 1.0f);
     bench_attention("policy cross rl", 128, 16, 41, 45, 4, 64, 0, 0, 0.0f, 1.0f);
     bench_attention("sasrec", 256, 1, 50, 50, 2, 32, 1, 0, 0.5f, 0.17677669f);
+    bench_attention_decode("policy self step 20", 512, 1, 20, 41, 4, 64, 1);
+    bench_attention_decode("policy cross step", 512, 16, 45, 45, 4, 64, 0);
     /* cross-entropy: ~25 flops per element (exp ≈ 20 + max/sum/grad), bytes: 1 read + 1 write */
     bench_rows("crossentropy", "policy vocab", run_xent, 10496, 1027, 8, 0);
     bench_rows("crossentropy", "sasrec all-position", run_xent, 12800, 3706, 8, 0);

@@ -171,6 +171,9 @@ void pk_attention_bwd_naive(float *dq, float *dk, float *dv, float *dbias,
  * d->Tk is the number of cached positions to attend to, d->Tk_cap the cache
  * capacity. bias, if given, is [H, Tk] (the current query's row). No dropout.
  * out [B, ·] row stride out_stride; q [B, ·] row stride q_stride.
+ * Consecutive rows with the same key/value entry (the samples or beams of
+ * one prompt in cross-attention) are computed together, their keys loaded
+ * once; a row's result is the same as when decoded alone.
  */
 void pk_attention_decode(float *out, const float *q, const float *kcache,
                          const float *vcache, const pk_attention_desc *d);

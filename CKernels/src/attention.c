@@ -3,7 +3,8 @@
  * bodies (attention_simd.inc), the naive twins, and the T5 relative
  * position bias gather/scatter.
  *
- * Forward and decode are parallel over (b, h): each owns its output slab.
+ * Forward is parallel over (b, h), decode over groups of rows: each owns
+ * its outputs.
  * Backward is parallel over (kv entry, h): each owns dk/dv of its entry and
  * dq of its query rows, visited in row order. dbias is then reduced over the
  * batch in batch order, parallel over (h, i).
@@ -79,6 +80,36 @@ void pk_attention_bwd(float *dq, float *dk, float *dv, float *dbias,
     if (dbias) reduce_dbias(dbias, scratch, d);
 }
 
+/* Key/value entry of decoding row b: its first cache row and its length. */
+static void decode_entry(const pk_attention_desc *d, int b, size_t *row, int *len) {
+    int e = b / d->kv_group;
+    *row = d->kv_rows ? (size_t)d->kv_rows[e] : (size_t)e * d->Tk_cap;
+    *len = d->kv_len ? PK_MAX(0, PK_MIN(d->kv_len[e], d->Tk)) : d->Tk;
+}
+
+/* Decoding rows are taken in groups: a group starts at every multiple of
+ * PK_DECODE_GROUP and wherever the key/value entry changes, so groups do
+ * not depend on the thread count. Returns the length of the group starting
+ * at row b, or 0 if none starts there. */
+static int decode_group_at(const pk_attention_desc *d, int b) {
+    size_t row, prev_row;
+    int len, prev_len;
+    decode_entry(d, b, &row, &len);
+    if (b % PK_DECODE_GROUP != 0) {
+        decode_entry(d, b - 1, &prev_row, &prev_len);
+        if (prev_row == row && prev_len == len) return 0;
+    }
+    int n = 1;
+    while (b + n < d->B && (b + n) % PK_DECODE_GROUP != 0) {
+        size_t r2;
+        int l2;
+        decode_entry(d, b + n, &r2, &l2);
+        if (r2 != row || l2 != len) break;
+        n++;
+    }
+    return n;
+}
+
 void pk_attention_decode(float *out, const float *q, const float *kcache,
                          const float *vcache, const pk_attention_desc *d) {
     if (!attn_vectorisable(d)) {
@@ -87,10 +118,12 @@ void pk_attention_decode(float *out, const float *q, const float *kcache,
     }
     const pk_isa_ops *ops = pk_ops();
     pk_attn_args a = {.d = d, .out = out, .q = q, .k = kcache, .v = vcache};
-    int units = d->B * d->H;
     int nt = pk_threads_for(attn_flops(d));
     PK_PARALLEL_FOR(nt)
-    for (int u = 0; u < units; u++) ops->attn_decode_head(&a, u / d->H, u % d->H);
+    for (int b = 0; b < d->B; b++) {
+        int n = decode_group_at(d, b);
+        if (n > 0) ops->attn_decode_group(&a, b, n);
+    }
 }
 
 /* ------------------------------------------------------------------ */

@@ -59,6 +59,11 @@ static inline void pk_column_part(int C, int part, int parts, int *c0, int *c1) 
 /* Largest head width the vectorised attention supports (stack buffers);
  * wider heads use the naive kernels. */
 #define PK_ATTN_MAX_D 256
+/* Decoding: up to PK_DECODE_GROUP consecutive query rows sharing a key/value
+ * entry are computed together when it has at most PK_DECODE_KEYS keys
+ * (longer caches take an online softmax, row by row). */
+#define PK_DECODE_GROUP 16
+#define PK_DECODE_KEYS 256
 /* Widest user state the vectorised scoring supports (stack buffer). */
 #define PK_SCORE_MAX_C 512
 
@@ -139,7 +144,7 @@ typedef struct pk_isa_ops {
     /* attention: forward for one (b,h); backward for one (kv entry, h). */
     void (*attn_fwd_head)(const pk_attn_args *a, int b, int h);
     void (*attn_bwd_head)(const pk_attn_args *a, int e, int h);
-    void (*attn_decode_head)(const pk_attn_args *a, int b, int h);
+    void (*attn_decode_group)(const pk_attn_args *a, int b, int n);
     /* rows */
     void (*softmax_row)(float *out, const float *inp, const uint8_t *mask,
                         int C, int log_domain);

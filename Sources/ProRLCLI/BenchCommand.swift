@@ -7,13 +7,13 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run end-to-end benchmark workloads and print one JSON line each.",
-        discussion: "Workloads: pretrain (policy pretraining step). Kernel microbenchmarks: 'make bench'.")
+        discussion: "Workloads: pretrain (policy pretraining step), sample (policy sampling with the KV cache). Kernel microbenchmarks: 'make bench'.")
 
     @Argument(help: "Workloads to run (default: all).") var workloads: [String] = []
     @Option(help: "Timed repetitions per workload (median reported).") var repetitions = 5
     @Option(help: "Kernel threads (0: one per core).") var threads = 0
 
-    static let all = ["pretrain"]
+    static let all = ["pretrain", "sample"]
 
     func validate() throws {
         for w in workloads where !BenchCommand.all.contains(w) {
@@ -30,6 +30,8 @@ struct BenchCommand: ParsableCommand {
                 print(try Workloads.pretrainStep(decoderLengths: Workloads.ml1mDecoderLengths(256), repetitions: repetitions,
                                                  label: "ml-1m path lengths").json)
                 print(try Workloads.pretrainStep(repetitions: repetitions, label: "every decoder row 41 tokens").json)
+            case "sample":
+                print(try Workloads.sampling(repetitions: repetitions).json)
             default: break
             }
         }

@@ -672,7 +672,57 @@ static void test_attention_packed(int causal, int G) {
     free(q); free(k); free(v); free(g); free(bias); free(qp); free(kp); free(vp); free(gp);
 }
 
+/* Decoding over per-row caches: runs of rows sharing an entry (the G
+ * samples of a prompt) are computed as groups. Fast vs naive, threads
+ * bitwise, and each row alone gives bitwise what it gives in its group. */
+static void test_attention_decode_groups(int Tk, int with_bias) {
+    const int B = 37, H = 2, D = 24, W = H * D + 3;
+    CONTEXT("attention decode groups Tk=%d bias=%d simd=%s", Tk, with_bias, pk_simd_name(pk_get_simd_level()));
+    /* runs of 1, 17, 5, 3 and 11 rows; the 5-row run changes length midway */
+    const int runs[5] = {1, 17, 5, 3, 11};
+    int kvrows[37], kvlen[37], b = 0;
+    for (int r = 0; r < 5; r++) {
+        int len = 1 + rnd_int(Tk);
+        for (int i = 0; i < runs[r]; i++, b++) {
+            kvrows[b] = r * Tk;
+            kvlen[b] = (r == 2 && i >= 2) ? (len > 1 ? len / 2 : 1) : len;
+        }
+    }
+    float *q = fvec((size_t)B * W, 1), *kv = fvec((size_t)5 * Tk * W, 1), *bias = fvec((size_t)H * Tk, 2);
+    pk_attention_desc d = {.B = B, .kv_group = 1, .Tq = 1, .Tk = Tk, .Tk_cap = Tk, .H = H, .D = D,
+                           .q_stride = W, .kv_stride = W, .out_stride = H * D, .kv_len = kvlen,
+                           .kv_rows = kvrows, .scale = 0.7f, .bias = with_bias ? bias : NULL};
+    size_t n = (size_t)B * H * D;
+    float *want = fzeros(n), *first = NULL;
+    pk_attention_decode_naive(want, q, kv, kv + H * D, &d);
+    double *wd = dfrom(want, n);
+    for (int t = 0; t < 3; t++) {
+        pk_set_num_threads(k_threads[t]);
+        float *out = fzeros(n);
+        pk_attention_decode(out, q, kv, kv + H * D, &d);
+        expect_close("decode fast vs naive", out, wd, NULL, 1.0, n, 4.0 * (Tk + D));
+        if (t == 0) first = out;
+        else { expect_bitwise("decode threads", first, out, n); free(out); }
+    }
+    pk_set_num_threads(1);
+    for (int r = 0; r < B; r += 6) {
+        pk_attention_desc one = d;
+        one.B = 1;
+        one.kv_len = kvlen + r;
+        one.kv_rows = kvrows + r;
+        float *o = fzeros((size_t)H * D);
+        pk_attention_decode(o, q + (size_t)r * W, kv, kv + H * D, &one);
+        expect_bitwise("decode row alone = in its group", o, first + (size_t)r * H * D, (size_t)H * D);
+        free(o);
+    }
+    free(first); free(want); free(wd); free(q); free(kv); free(bias);
+}
+
 static void test_attention(void) {
+    test_attention_decode_groups(45, 0);
+    test_attention_decode_groups(41, 1);
+    test_attention_decode_groups(100, 1);
+    test_attention_decode_groups(300, 1);
     test_attention_packed(1, 1);
     test_attention_packed(0, 3);
     /* B, G, Tq, Tk, H, D, causal, bias, padded, dropout, scale */

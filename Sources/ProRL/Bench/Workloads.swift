@@ -130,4 +130,50 @@ public enum Workloads {
         r.kernels = Kernels.profile.map { ($0.key, $0.value.ms / Double(repetitions)) }.sorted { $0.1 > $1.1 }
         return r
     }
+
+    /// A seeded semantic-ID tokenizer over `items` items: 4 digits of 256
+    /// (vocabulary 1027, as the reference policy).
+    static func randomSemanticIDs(items: Int, seed: UInt64 = 11) throws -> ItemTokenizer {
+        var rng = SplitMix64(seed: seed)
+        var seen = Set<[Int]>()
+        var codes: [[Int]] = [[]]
+        while codes.count <= items {
+            let c = (0..<4).map { _ in rng.below(256) }
+            if seen.insert(c).inserted { codes.append(c) }
+        }
+        return try ItemTokenizer(semanticIDs: codes)
+    }
+
+    /// Sampling `prompts × samples` paths with the KV cache: 45-token
+    /// prompts, constrained to valid items, up to 10 items (41 tokens).
+    public static func sampling(prompts: Int = 32, samples: Int = 16, repetitions: Int = 5) throws -> Result {
+        let model = try referencePolicy()
+        let tokenizer = try randomSemanticIDs(items: 3706)
+        let decoding = PathDecoding(decoder: T5Decoder(model: model, maxPrompts: prompts, maxRows: prompts * samples,
+                                                       encoderLength: 45, maxSteps: 41),
+                                    tokenizer: tokenizer)
+        var rng = SplitMix64(seed: 4)
+        let batch = (0..<prompts).map { _ in
+            tokenizer.encode((0..<11).map { _ in Int32(1 + rng.below(tokenizer.itemCount)) })
+        }
+        var options = DecodingOptions()
+        options.maxItems = 10
+        var totals: [Double] = [], tokens = 0
+        Kernels.profiling = ProcessInfo.processInfo.environment["PRORL_KERNEL_PROFILE"] == "1"
+        defer { Kernels.profiling = false }
+        for rep in 0...repetitions {
+            if rep == 1 { Kernels.resetProfile() }
+            let t0 = Date()
+            let paths = decoding.sample(prompts: batch, samplesPerPrompt: samples, options: options, stream: UInt64(rep))
+            if rep > 0 {
+                totals.append(Date().timeIntervalSince(t0) * 1000)
+                tokens += paths.reduce(0) { $0 + $1.tokens.count }
+            }
+        }
+        var r = Result(name: "sample", shape: "\(prompts) prompts × \(samples) samples, encoder 45, constrained, ≤ 41 tokens",
+                       medianMS: median(totals))
+        r.extra = [("mean_tokens", Double(tokens) / Double(repetitions * prompts * samples)), ("peak_rss_mb", peakRSSMegabytes())]
+        r.kernels = Kernels.profile.map { ($0.key, $0.value.ms / Double(repetitions)) }.sorted { $0.1 > $1.1 }
+        return r
+    }
 }

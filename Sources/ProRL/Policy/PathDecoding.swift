@@ -47,17 +47,26 @@ public struct PathDecoding {
         var done = false
     }
 
-    /// Tokens allowed next (nil: any token but padding).
-    func allowed(_ st: State, options o: DecodingOptions) -> [Int32]? {
+    /// Writes the tokens allowed next into `buffer` (room for the whole
+    /// vocabulary) and returns how many: the trie's children when
+    /// constrained (EOS too between items, after the first), any token but
+    /// padding otherwise; only EOS once `maxItems` items are complete.
+    func candidates(_ st: State, options o: DecodingOptions, into buffer: UnsafeMutablePointer<Int32>) -> Int {
         let eos = tokenizer.eosToken
-        if st.depth == 0 {
-            if st.items >= o.maxItems { return [eos] }
-            if !o.constrained { return nil }
-            var a = Array(tokenizer.trie.allowedTokens(at: 0))
-            if st.items >= 1 { a.append(eos) }
-            return a
+        if st.depth == 0 && st.items >= o.maxItems {
+            buffer[0] = eos
+            return 1
         }
-        return o.constrained ? Array(tokenizer.trie.allowedTokens(at: st.node)) : nil
+        guard o.constrained else {
+            let V = decoder.model.config.vocabulary
+            for tok in 1..<V { buffer[tok - 1] = Int32(tok) }
+            return V - 1
+        }
+        let allowed = tokenizer.trie.allowedTokens(at: st.node)
+        var n = 0
+        for tok in allowed { buffer[n] = tok; n += 1 }
+        if st.depth == 0 && st.items >= 1 { buffer[n] = eos; n += 1 }
+        return n
     }
 
     func advance(_ st: inout State, token: Int32) {
@@ -88,67 +97,74 @@ public struct PathDecoding {
         decoder.start(prompts: prompts)
         var states = [State](repeating: State(), count: rowsTotal)
         var out = [DecodedPath](repeating: DecodedPath(tokens: [], logProb: 0, score: 0), count: rowsTotal)
-        var candidates: [(token: Int32, logit: Float)] = []
-        for t in 0..<steps {
-            let active = (0..<rowsTotal).filter { !states[$0].done }
-            if active.isEmpty { break }
-            let inputs = active.map { out[$0].tokens.last ?? decoder.model.config.decoderStartToken }
-            let z = decoder.step(rows: active, promptOf: active.map { $0 / G }, tokens: inputs, position: t)
+        for r in 0..<rowsTotal { out[r].tokens.reserveCapacity(steps) }
+        var active = Array(0..<rowsTotal), promptOf = active.map { $0 / G }
+        var inputs = [Int32](repeating: decoder.model.config.decoderStartToken, count: rowsTotal)
+        let tokenBuffer = Int32Buffer(capacity: V), weights = FloatBuffer(count: V)
+        for t in 0..<steps where !active.isEmpty {
+            let z = decoder.step(rows: active, promptOf: promptOf, tokens: inputs, position: t)
+            Kernels.logSoftmax(z, into: z)
+            var still = 0
             for (i, r) in active.enumerated() {
-                let logits = z.base + i * V
-                let lse = logSumExp(logits, V)
-                candidates.removeAll(keepingCapacity: true)
-                if let allowed = allowed(states[r], options: o) {
-                    for tok in allowed { candidates.append((tok, logits[Int(tok)])) }
-                } else {
-                    for tok in 1..<V { candidates.append((Int32(tok), logits[tok])) }
-                }
+                let logProbs = z.base + i * V
+                let n = candidates(states[r], options: o, into: tokenBuffer.base)
                 let u = Kernels.uniform(seed: o.seed, stream: stream, index: UInt64(r) &* UInt64(maxTokens) &+ UInt64(t))
-                let token = draw(&candidates, u: u, options: o)
+                let token = draw(tokenBuffer.base, count: n, logProbs: logProbs, weights: weights.base, u: u, options: o)
                 out[r].tokens.append(token)
-                out[r].logProb += logits[Int(token)] - lse
+                out[r].logProb += logProbs[Int(token)]
                 advance(&states[r], token: token)
-                if t == steps - 1 { states[r].done = true }
+                if !states[r].done && t < steps - 1 {
+                    active[still] = r
+                    promptOf[still] = r / G
+                    inputs[still] = token
+                    still += 1
+                }
             }
+            active.removeLast(active.count - still)
+            promptOf.removeLast(promptOf.count - still)
+            inputs.removeLast(inputs.count - still)
         }
         return out
     }
 
-    /// Draws from softmax(logit / T) over the candidates after top-k / top-p.
-    func draw(_ c: inout [(token: Int32, logit: Float)], u: Float, options o: DecodingOptions) -> Int32 {
+    /// Draws from softmax(logit / T) over the `n` candidate tokens after
+    /// top-k / top-p (`logProbs`: the row's log-softmax; `weights`: room for
+    /// n floats). Candidates are reordered when truncating.
+    func draw(_ tokens: UnsafeMutablePointer<Int32>, count n0: Int, logProbs lp: UnsafePointer<Float>,
+              weights w: UnsafeMutablePointer<Float>, u: Float, options o: DecodingOptions) -> Int32 {
+        var n = n0
         let invT = 1 / max(o.temperature, 1e-6)
         if o.topK > 0 || o.topP < 1 {
-            c.sort { $0.logit > $1.logit || ($0.logit == $1.logit && $0.token < $1.token) }
-            if o.topK > 0 && c.count > o.topK { c.removeLast(c.count - o.topK) }
-        }
-        let m = c.reduce(-Float.infinity) { max($0, $1.logit) } * invT
-        var weights = c.map { expf($0.logit * invT - m) }
-        if o.topP < 1 {
-            let total = weights.reduce(0, +)
-            var cumulative: Float = 0
-            var keep = weights.count
-            for (i, w) in weights.enumerated() {
-                cumulative += w / total
-                if cumulative >= o.topP { keep = i + 1; break }
+            var view = UnsafeMutableBufferPointer(start: tokens, count: n)
+            view.sort { (a: Int32, b: Int32) -> Bool in
+                let x = lp[Int(a)], y = lp[Int(b)]
+                return x > y || (x == y && a < b)
             }
-            weights.removeLast(weights.count - keep)
-            c.removeLast(c.count - keep)
+            if o.topK > 0 && n > o.topK { n = o.topK }
         }
-        let total = weights.reduce(0, +)
-        var target = u * total
-        for (i, w) in weights.enumerated() {
-            target -= w
-            if target < 0 { return c[i].token }
-        }
-        return c[c.count - 1].token
-    }
-
-    func logSumExp(_ x: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
         var m = -Float.infinity
-        for i in 0..<n { m = max(m, x[i]) }
-        var s: Float = 0
-        for i in 0..<n { s += expf(x[i] - m) }
-        return m + logf(s)
+        for i in 0..<n { m = max(m, lp[Int(tokens[i])]) }
+        m *= invT
+        var total: Float = 0
+        for i in 0..<n {
+            w[i] = expf(lp[Int(tokens[i])] * invT - m)
+            total += w[i]
+        }
+        if o.topP < 1 {
+            var cumulative: Float = 0
+            for i in 0..<n {
+                cumulative += w[i] / total
+                if cumulative >= o.topP { n = i + 1; break }
+            }
+            total = 0
+            for i in 0..<n { total += w[i] }
+        }
+        var target = u * total
+        for i in 0..<n {
+            target -= w[i]
+            if target < 0 { return tokens[i] }
+        }
+        return tokens[n - 1]
     }
 
     // MARK: Beam search
@@ -169,6 +185,7 @@ public struct PathDecoding {
         struct Beam { var tokens: [Int32]; var score: Float; var state: State }
         var running = (0..<P).map { _ in (0..<K).map { k in Beam(tokens: [], score: k == 0 ? 0 : -1e9, state: State()) } }
         var finished = [[DecodedPath]](repeating: [], count: P)
+        let tokenBuffer = Int32Buffer(capacity: V)
         var done = [Bool](repeating: false, count: P)
         for t in 0..<steps {
             let live = (0..<P).filter { !done[$0] }
@@ -183,6 +200,7 @@ public struct PathDecoding {
             }
             let z = decoder.step(rows: rows, promptOf: promptOf, tokens: inputs, position: t)
             Kernels.logSoftmax(z, into: z)
+            let allowed = tokenBuffer.base
             var newRows: [Int] = [], parents: [Int] = []
             for (li, p) in live.enumerated() {
                 // the 2K best continuations over the prompt's K beams
@@ -190,11 +208,8 @@ public struct PathDecoding {
                 for k in 0..<K where running[p][k].score > -1e8 {
                     let lp = z.base + (li * K + k) * V
                     let base = running[p][k].score
-                    if let a = allowed(running[p][k].state, options: o) {
-                        for tok in a { cands.append((base + lp[Int(tok)], k, tok)) }
-                    } else {
-                        for tok in 1..<V { cands.append((base + lp[tok], k, Int32(tok))) }
-                    }
+                    let n = candidates(running[p][k].state, options: o, into: allowed)
+                    for j in 0..<n { cands.append((base + lp[Int(allowed[j])], k, allowed[j])) }
                 }
                 cands.sort { $0.score > $1.score || ($0.score == $1.score && ($0.beam, $0.token) < ($1.beam, $1.token)) }
                 if cands.count > 2 * K { cands.removeLast(cands.count - 2 * K) }
