@@ -548,6 +548,10 @@ int main(int argc, char **argv) {
     measure_stream();
     /* GEMM */
     bench_gemm("gemm", 0, 0, 2048, 2048, 2048, g_quick ? 0 : 1);
+    /* the simulator's full-softmax loss, one chunk of 1024 rows over 3707 items */
+    bench_gemm("gemm sasrec logits", 0, 1, 1024, 3707, 64, 0);
+    bench_gemm("gemm sasrec dstates", 0, 0, 1024, 64, 3707, 0);
+    bench_gemm("gemm sasrec ditems", 1, 0, 3707, 64, 1024, 0);
     /* policy (T5 reference config): 256 prompts, encoder 45 / decoder 41 tokens */
     bench_linear("policy enc qkv", 11520, 128, 768);
     bench_linear("policy enc o", 11520, 256, 128);

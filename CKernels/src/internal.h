@@ -152,6 +152,12 @@ typedef struct pk_isa_ops {
                             int C, int log_domain);
     void (*xent_row)(float *loss, float *dlogits, float *entropy,
                      const float *logits, int target, float g, int V);
+    float (*rmsnorm_fwd_row)(float *y, const float *x, const float *w, int C, float eps);
+    void (*rmsnorm_bwd_row)(float *dx, const float *g, const float *x, const float *w, float r, int C);
+    void (*layernorm_fwd_row)(float *y, float *mean, float *rstd, const float *x, const float *w,
+                              const float *b, int C, float eps);
+    void (*layernorm_bwd_row)(float *dx, const float *g, const float *x, const float *w, float m, float r, int C);
+    void (*norm_weight_grad_span)(float *acc, const float *g, const float *x, float shift, float scale, int n);
     void (*gelu_fwd)(float *out, const float *inp, size_t n);
     void (*gelu_bwd)(float *dinp, const float *dout, const float *inp,
                      size_t n);

@@ -18,6 +18,7 @@
 #include "gemm_ukernel.inc"
 #include "attention_simd.inc"
 #include "softmax_simd.inc"
+#include "norm_simd.inc"
 #include "activation_simd.inc"
 #include "scoring_simd.inc"
 
@@ -32,6 +33,11 @@ const pk_isa_ops pk_ops_avx2 = {
     .softmax_row = softmax_row,
     .softmax_bwd_row = softmax_bwd_row,
     .xent_row = xent_row,
+    .rmsnorm_fwd_row = rmsnorm_fwd_row,
+    .rmsnorm_bwd_row = rmsnorm_bwd_row,
+    .layernorm_fwd_row = layernorm_fwd_row,
+    .layernorm_bwd_row = layernorm_bwd_row,
+    .norm_weight_grad_span = norm_weight_grad_span,
     .gelu_fwd = gelu_fwd,
     .gelu_bwd = gelu_bwd,
     .dropout_span = dropout_span,

@@ -16,17 +16,14 @@ void pk_matmul_fwd(float *out, const float *inp, const float *weight,
 }
 
 void pk_column_sum(float *dbias, const float *x, int N, int C) {
+    const pk_isa_ops *ops = pk_ops();
     int nt = pk_threads_for((double)N * C);
     int parts = PK_MIN(nt, (C + 15) / 16);
     PK_PARALLEL_FOR(parts)
     for (int part = 0; part < parts; part++) {
         int c0, c1;
         pk_column_part(C, part, parts, &c0, &c1);
-        float *restrict acc = dbias + c0;
-        for (int n = 0; n < N; n++) {
-            const float *restrict row = x + (size_t)n * C + c0;
-            for (int c = 0; c < c1 - c0; c++) acc[c] += row[c];
-        }
+        for (int n = 0; n < N; n++) ops->axpby_span(dbias + c0, dbias + c0, x + (size_t)n * C + c0, 1.0f, (size_t)(c1 - c0));
     }
 }
 

@@ -7,13 +7,17 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run end-to-end benchmark workloads and print one JSON line each.",
-        discussion: "Workloads: pretrain (policy pretraining step), sample (policy sampling with the KV cache). Kernel microbenchmarks: 'make bench'.")
+        discussion: """
+            Workloads: pretrain (policy pretraining step), sample (policy sampling with the KV cache), simulator \
+            (SASRec training step, last- and all-position loss), rewards (one-pass path rewards). Kernel \
+            microbenchmarks: 'make bench-kernels'.
+            """)
 
     @Argument(help: "Workloads to run (default: all).") var workloads: [String] = []
     @Option(help: "Timed repetitions per workload (median reported).") var repetitions = 5
     @Option(help: "Kernel threads (0: one per core).") var threads = 0
 
-    static let all = ["pretrain", "sample"]
+    static let all = ["pretrain", "sample", "simulator", "rewards"]
 
     func validate() throws {
         for w in workloads where !BenchCommand.all.contains(w) {
@@ -32,6 +36,12 @@ struct BenchCommand: ParsableCommand {
                 print(try Workloads.pretrainStep(repetitions: repetitions, label: "every decoder row 41 tokens").json)
             case "sample":
                 print(try Workloads.sampling(repetitions: repetitions).json)
+            case "simulator":
+                for loss in [SimulatorTraining.Loss.lastPosition, .allPositions] {
+                    print(try Workloads.simulatorTrainStep(loss: loss, repetitions: repetitions).json)
+                }
+            case "rewards":
+                print(try Workloads.rewards(repetitions: repetitions).json)
             default: break
             }
         }

@@ -176,4 +176,65 @@ public enum Workloads {
         r.kernels = Kernels.profile.map { ($0.key, $0.value.ms / Double(repetitions)) }.sorted { $0.1 > $1.1 }
         return r
     }
+
+    // MARK: Simulator
+
+    /// Runs `body` `repetitions + 1` times (the first warms up) and returns
+    /// the median milliseconds and the kernel profile per repetition.
+    static func measure(repetitions: Int, _ body: (Int) throws -> Void) rethrows -> (Double, [(String, Double)]) {
+        var totals: [Double] = []
+        Kernels.profiling = ProcessInfo.processInfo.environment["PRORL_KERNEL_PROFILE"] == "1"
+        defer { Kernels.profiling = false }
+        for rep in 0...repetitions {
+            if rep == 1 { Kernels.resetProfile() }
+            let t0 = Date()
+            try body(rep)
+            if rep > 0 { totals.append(Date().timeIntervalSince(t0) * 1000) }
+        }
+        let kernels = Kernels.profile.map { ($0.key, $0.value.ms / Double(repetitions)) }.sorted { $0.1 > $1.1 }
+        return (median(totals), kernels)
+    }
+
+    /// A SASRec training step (RecBole config: hidden 64, 2 layers, 2 heads,
+    /// dropout 0.5) on `batch` sequences of `length` items over `items`
+    /// items, with the last-position or the all-position loss.
+    public static func simulatorTrainStep(loss: SimulatorTraining.Loss, batch: Int = 256, length: Int = 50,
+                                          items: Int = 3706, repetitions: Int = 5) throws -> Result {
+        let model = try SASRec(config: SASRecConfig(itemVocabulary: items + 1), seed: 1)
+        var settings = SimulatorTraining()
+        settings.loss = loss
+        settings.batchSize = batch
+        let step = SASRecTrainingStep(pass: SASRecPass(model: model, maxBatch: batch), settings: settings)
+        var rng = SplitMix64(seed: 8)
+        let samples: [SASRecTrainingStep.Sample] = (0..<batch).map { _ in
+            let s = (0...length).map { _ in Int32(1 + rng.below(items)) }
+            return (Array(s.dropLast()), loss == .allPositions ? Array(s.dropFirst()) : [s[length]])
+        }
+        let (ms, kernels) = try measure(repetitions: repetitions) { rep in _ = step(samples[...], index: UInt64(rep + 1)) }
+        var r = Result(name: "simulator_train_step", shape: "batch \(batch) × length \(length), \(items) items, \(loss.rawValue)-position loss",
+                       medianMS: ms)
+        r.extra = [("peak_rss_mb", peakRSSMegabytes())]
+        r.kernels = kernels
+        return r
+    }
+
+    /// Rewards (CTR, log p(target), rank per step) of `paths` paths of
+    /// `pathItems` items after `historyItems`-item histories over `items`
+    /// items, from one causal pass per path.
+    public static func rewards(paths: Int = 128, historyItems: Int = 10, pathItems: Int = 10, items: Int = 3706,
+                               repetitions: Int = 5) throws -> Result {
+        let model = try SASRec(config: SASRecConfig(itemVocabulary: items + 1), seed: 1)
+        let scorer = RewardModel(simulator: Simulator(model: model, itemIDs: (0...items).map(String.init)), maxBatch: paths,
+                                 maxPath: pathItems)
+        var rng = SplitMix64(seed: 9)
+        func draw(_ n: Int) -> [Int32] { (0..<n).map { _ in Int32(1 + rng.below(items)) } }
+        let requests = (0..<paths).map { _ in
+            RewardModel.Request(history: draw(historyItems), path: draw(pathItems), target: draw(1)[0])
+        }
+        let (ms, kernels) = try measure(repetitions: repetitions) { _ in _ = scorer.score(requests) }
+        var r = Result(name: "rewards", shape: "\(paths) paths × \(pathItems) items after \(historyItems)-item histories, \(items) items",
+                       medianMS: ms)
+        r.kernels = kernels
+        return r
+    }
 }

@@ -7,7 +7,7 @@ public final class FullSoftmaxLoss: @unchecked Sendable {
     public let chunk: Int
     private let width: Int, vocabulary: Int
     private let gathered: FloatBuffer, dGathered: FloatBuffer, logits: FloatBuffer, losses: FloatBuffer
-    private let targets: Int32Buffer
+    private let targets: Int32Buffer, rowIDs: Int32Buffer
 
     public init(maxRows: Int, width: Int, vocabulary: Int, chunk: Int = 1024) {
         self.maxRows = maxRows
@@ -19,6 +19,7 @@ public final class FullSoftmaxLoss: @unchecked Sendable {
         logits = FloatBuffer(count: self.chunk * vocabulary)
         losses = FloatBuffer(count: maxRows)
         targets = Int32Buffer(capacity: maxRows)
+        rowIDs = Int32Buffer(capacity: maxRows)
     }
 
     /// Mean loss over `rows` of `states` (each with its target). With
@@ -30,7 +31,8 @@ public final class FullSoftmaxLoss: @unchecked Sendable {
         precondition(n == t.count && n <= maxRows, "loss over \(n) rows (capacity \(maxRows))")
         precondition(states.cols == width && items.cols == width && items.rows == vocabulary, "loss shapes")
         guard n > 0 else { return 0 }
-        for (i, r) in rows.enumerated() { gathered.base.advanced(by: i * width).update(from: states.base + r * width, count: width) }
+        rowIDs.set(rows.map { Int32($0) })
+        Kernels.embeddingForward(out: gathered.tensor(rows: n, cols: width), table: states, ids: rowIDs.base)
         targets.set(t)
         let training = dStates != nil
         var total = 0.0
@@ -52,9 +54,7 @@ public final class FullSoftmaxLoss: @unchecked Sendable {
             start += m
         }
         if let dStates {
-            for (i, r) in rows.enumerated() {
-                Kernels.axpy(Tensor(dGathered.base + i * width, rows: 1, cols: width), into: dStates.row(r))
-            }
+            Kernels.embeddingBackward(dTable: dStates, dOut: dGathered.tensor(rows: n, cols: width), ids: rowIDs.base)
         }
         return total / Double(n)
     }

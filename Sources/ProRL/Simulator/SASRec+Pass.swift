@@ -116,9 +116,11 @@ public final class SASRecPass: @unchecked Sendable {
         let rows = batch * length, H = c.hidden
         precondition(dOut.rows == rows && dOut.cols == H, "backward: dOut shape")
         arena.rewind(to: forwardEnd!)
-        let dh = arena.take(rows: rows, cols: H)
+        // dh: gradient of the current layer's output; dIn: of its input
+        var dh = arena.take(rows: rows, cols: H)
         dh.copy(from: dOut)
-        let dIn = arena.take(rows: rows, cols: H), dS = arena.take(rows: rows, cols: H)
+        var dIn = arena.take(rows: rows, cols: H)
+        let dS = arena.take(rows: rows, cols: H)
         let dPre = arena.take(rows: rows, cols: H), dCtx = arena.take(rows: rows, cols: H)
         let dG = arena.take(rows: rows, cols: c.inner), dF = arena.take(rows: rows, cols: c.inner)
         let dQKV = arena.take(rows: rows, cols: 3 * H)
@@ -129,11 +131,9 @@ public final class SASRecPass: @unchecked Sendable {
             dS.zero()
             Kernels.layerNormBackward(dInput: dS, dWeight: s.grad(p.ln2w), dBias: s.grad(p.ln2b), dOut: dh,
                                       input: a.s2, weight: s.value(p.ln2w), mean: a.mean2, rstd: a.rstd2)
-            dPre.zero()
-            dropoutBackward(dPre, dS, site: 3 + 4 * l)
-            dG.zero()
+            dropoutGradient(into: dPre, dS, site: 3 + 4 * l)
             Kernels.linearBackward(dInput: dG, dWeight: s.grad(p.f2), dBias: s.grad(p.f2b), dOut: dPre, input: a.g,
-                                   weight: s.value(p.f2))
+                                   weight: s.value(p.f2), overwriteInput: true)
             dF.zero()
             Kernels.geluBackward(dInput: dF, dOut: dG, input: a.f)
             // dH1 = dS (residual) + dF·W1
@@ -144,11 +144,9 @@ public final class SASRecPass: @unchecked Sendable {
             dIn.zero()
             Kernels.layerNormBackward(dInput: dIn, dWeight: s.grad(p.ln1w), dBias: s.grad(p.ln1b), dOut: dH1,
                                       input: a.s1, weight: s.value(p.ln1w), mean: a.mean1, rstd: a.rstd1)
-            dPre.zero()
-            dropoutBackward(dPre, dIn, site: 2 + 4 * l)
-            dCtx.zero()
+            dropoutGradient(into: dPre, dIn, site: 2 + 4 * l)
             Kernels.linearBackward(dInput: dCtx, dWeight: s.grad(p.o), dBias: s.grad(p.ob), dOut: dPre, input: a.ctx,
-                                   weight: s.value(p.o))
+                                   weight: s.value(p.o), overwriteInput: true)
             dQKV.zero()
             Kernels.attentionBackward(attentionCall(a.qkv, layer: l), dQ: dQKV, dK: dQKV, dV: dQKV, dBias: nil,
                                       scratch: dScratch, dOut: dCtx, probs: a.probs)
@@ -156,11 +154,10 @@ public final class SASRecPass: @unchecked Sendable {
             Kernels.linearBackward(dInput: dIn, dWeight: s.fusedGrad([p.q, p.k, p.v]),
                                    dBias: s.fusedGrad([p.qb, p.kb, p.vb]).reshaped(rows: 1, cols: 3 * H), dOut: dQKV,
                                    input: a.input, weight: s.fusedValue([p.q, p.k, p.v]))
-            dh.copy(from: dIn)
+            swap(&dh, &dIn)
         }
         // h0 = dropout(LN0(item + position))
-        dS.zero()
-        dropoutBackward(dS, dh, site: 0)
+        dropoutGradient(into: dS, dh, site: 0)
         dIn.zero()
         Kernels.layerNormBackward(dInput: dIn, dWeight: s.grad(model.lnWeight), dBias: s.grad(model.lnBias), dOut: dS,
                                   input: x!, weight: s.value(model.lnWeight), mean: mean0!, rstd: rstd0!)
@@ -196,10 +193,10 @@ public final class SASRecPass: @unchecked Sendable {
         Kernels.dropoutForward(t, into: t, p: model.config.hiddenDropout, seed: seed, stream: streamID(site))
     }
 
-    /// dInput += dropout mask · dOut (a plain add when dropout is off).
-    private func dropoutBackward(_ dInput: Tensor, _ dOut: Tensor, site: Int) {
+    /// dInput = dropout mask · dOut (the forward's mask; a copy when off).
+    private func dropoutGradient(into dInput: Tensor, _ dOut: Tensor, site: Int) {
         let p: Float = training ? model.config.hiddenDropout : 0
-        Kernels.dropoutBackward(dInput: dInput, dOut: dOut, p: p, seed: seed, stream: streamID(site))
+        Kernels.dropoutForward(dOut, into: dInput, p: p, seed: seed, stream: streamID(site))
     }
 
     /// Floats of activation memory this pass holds.

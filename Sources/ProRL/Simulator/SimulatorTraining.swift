@@ -56,12 +56,61 @@ public struct SimulatorEpoch: Sendable {
 /// Trains a ``SASRec`` on a log with leave-one-out splits by time: for each
 /// user the last item is the test target, the second last the validation
 /// target, the rest trains.
+/// One optimisation step of a ``SASRec``: forward over a batch of samples,
+/// the full-softmax loss at the positions the loss kind names, backward
+/// and Adam(W). Used by ``SimulatorTrainer`` and by the benchmarks.
+public final class SASRecTrainingStep {
+    /// An input sequence and its targets: one per position (all-position
+    /// loss) or one for the last position.
+    public typealias Sample = (input: [Int32], targets: [Int32])
+    public let pass: SASRecPass
+    public let settings: SimulatorTraining
+    private let lossHead: FullSoftmaxLoss
+    private let dStates: FloatBuffer
+
+    public init(pass: SASRecPass, settings: SimulatorTraining) {
+        let c = pass.model.config
+        self.pass = pass
+        self.settings = settings
+        let rows = pass.maxBatch * pass.maxLength
+        lossHead = FullSoftmaxLoss(maxRows: settings.loss == .allPositions ? rows : pass.maxBatch, width: c.hidden,
+                                   vocabulary: c.itemVocabulary)
+        dStates = FloatBuffer(count: rows * c.hidden)
+    }
+
+    /// Runs step `index` (it seeds dropout) on `samples`; returns the mean
+    /// loss over their targets.
+    public func callAsFunction(_ samples: ArraySlice<Sample>, index: UInt64) -> Double {
+        let model = pass.model
+        let batch = SequenceBatch(samples.map(\.input), maxLength: model.config.maxLength)
+        var rows: [Int] = [], targets: [Int32] = []
+        for (b, sample) in samples.enumerated() {
+            let n = Int(batch.lengths[b])
+            if settings.loss == .allPositions {
+                for t in 0..<n { rows.append(b * batch.length + t); targets.append(sample.targets[t]) }
+            } else {
+                rows.append(b * batch.length + n - 1)
+                targets.append(sample.targets[0])
+            }
+        }
+        model.store.zeroGrads()
+        let states = pass.forward(batch, training: true, seed: settings.seed, step: index)
+        let d = dStates.tensor(rows: states.rows, cols: states.cols)
+        d.zero()
+        let loss = lossHead(states: states, rows: rows, targets: targets, items: model.items, dStates: d,
+                            dItems: model.store.grad(model.itemEmbedding))
+        pass.backward(d)
+        model.store.adamW(lr: settings.learningRate, weightDecay: settings.weightDecay)
+        return loss
+    }
+}
+
 public final class SimulatorTrainer {
     public let log: InteractionLog
     public let settings: SimulatorTraining
     public let model: SASRec
     private let pass: SASRecPass
-    private let lossHead: FullSoftmaxLoss
+    private let step: SASRecTrainingStep
     private let trainSequences: [[Int32]]
     private let evalPrefixes: (validation: [[Int32]], test: [[Int32]])
     private let evalTargets: (validation: [Int32], test: [Int32])
@@ -93,16 +142,15 @@ public final class SimulatorTrainer {
         evalPrefixes = (vp, tp)
         evalTargets = (vt, tt)
         evalUsers = users
-        let maxRows = settings.loss == .allPositions ? settings.batchSize * config.maxLength : settings.batchSize
         pass = SASRecPass(model: model, maxBatch: max(settings.batchSize, 256))
-        lossHead = FullSoftmaxLoss(maxRows: max(maxRows, 256), width: config.hidden, vocabulary: config.itemVocabulary)
+        step = SASRecTrainingStep(pass: pass, settings: settings)
     }
 
     /// Training samples of one epoch: (input sequence, per-position targets;
     /// last-position samples have one target).
-    private func samples() -> [(input: [Int32], targets: [Int32])] {
+    private func samples() -> [SASRecTrainingStep.Sample] {
         let L = model.config.maxLength
-        var out: [(input: [Int32], targets: [Int32])] = []
+        var out: [SASRecTrainingStep.Sample] = []
         for s in trainSequences {
             switch settings.loss {
             case .allPositions:
@@ -130,7 +178,7 @@ public final class SimulatorTrainer {
         let best = ParameterStore(layout: SASRec.layout(model.config))
         best.copyValues(from: model.store)
         var bestScore = -1.0, bestValidation = RankingMetrics(), since = 0, epochsRun = 0
-        var step: UInt64 = 0
+        var stepIndex: UInt64 = 0
         for epoch in 1...max(1, settings.epochs) {
             let t0 = Date()
             rng.shuffle(&data)
@@ -139,26 +187,8 @@ public final class SimulatorTrainer {
             while start < data.count {
                 let chunk = data[start..<min(start + settings.batchSize, data.count)]
                 start += settings.batchSize
-                let batch = SequenceBatch(chunk.map(\.input), maxLength: model.config.maxLength)
-                var rows: [Int] = [], targets: [Int32] = []
-                for (b, sample) in chunk.enumerated() {
-                    let n = Int(batch.lengths[b])
-                    if settings.loss == .allPositions {
-                        for t in 0..<n { rows.append(b * batch.length + t); targets.append(sample.targets[t]) }
-                    } else {
-                        rows.append(b * batch.length + n - 1)
-                        targets.append(sample.targets[0])
-                    }
-                }
-                step += 1
-                model.store.zeroGrads()
-                let states = pass.forward(batch, training: true, seed: settings.seed, step: step)
-                let dStates = dStatesBuffer(rows: states.rows, cols: states.cols)
-                dStates.zero()
-                lossSum += lossHead(states: states, rows: rows, targets: targets, items: model.items, dStates: dStates,
-                                    dItems: model.store.grad(model.itemEmbedding))
-                pass.backward(dStates)
-                model.store.adamW(lr: settings.learningRate, weightDecay: settings.weightDecay)
+                stepIndex += 1
+                lossSum += step(chunk, index: stepIndex)
                 batches += 1
             }
             let validation = evaluate(split: .validation)
@@ -178,12 +208,6 @@ public final class SimulatorTrainer {
         }
         model.store.copyValues(from: best)
         return (bestValidation, evaluate(split: .test), epochsRun)
-    }
-
-    private var dStatesStorage: FloatBuffer? = nil
-    private func dStatesBuffer(rows: Int, cols: Int) -> Tensor {
-        if dStatesStorage == nil || dStatesStorage!.count < rows * cols { dStatesStorage = FloatBuffer(count: pass.maxBatch * pass.maxLength * cols) }
-        return dStatesStorage!.tensor(rows: rows, cols: cols)
     }
 
     public enum Split { case validation, test }
