@@ -130,4 +130,48 @@ struct SASRecTrainingTests {
         #expect(grads[0] == grads[1], "same seed and step give the same dropout and gradients")
         #expect(grads[0].contains { $0 != 0 })
     }
+
+    @Test("a last-position pass equals the full pass at each sequence's last row, forward and backward")
+    func lastOnlyEqualsFull() throws {
+        var config = SASRecConfig(itemVocabulary: 50)
+        config.hidden = 16
+        config.inner = 24
+        config.maxLength = 10
+        let model = try SASRec(config: config, seed: 4)
+        var g = GaussianSampler(seed: 6)
+        g.fill(model.store.allValues, std: 0.2)
+        let pass = SASRecPass(model: model, maxBatch: 6)
+        var rng = SplitMix64(seed: 8)
+        let seqs = (0..<6).map { b in (0..<(b == 0 ? 10 : 1 + rng.below(10))).map { _ in Int32(1 + rng.below(49)) } }
+        let batch = SequenceBatch(seqs, maxLength: 10)
+        let H = config.hidden
+        var upstream = [Float](repeating: 0, count: 6 * H)
+        for i in upstream.indices { upstream[i] = Float(rng.uniform(in: 0...1000)) / 1000 - 0.5 }
+
+        // full pass: states of every row; gradient only at the last rows
+        model.store.zeroGrads()
+        let all = pass.forward(batch, training: false)
+        var expected: [Double] = []
+        let dAll = FloatBuffer(count: all.count)
+        for b in 0..<6 {
+            let row = b * batch.length + Int(batch.lengths[b]) - 1
+            expected += all.row(row).toArray().map(Double.init)
+            for j in 0..<H { dAll[row * H + j] = upstream[b * H + j] }
+        }
+        pass.backward(dAll.tensor(rows: all.rows, cols: H))
+        let fullGrads = model.store.grads.flat.toArray().map(Double.init)
+
+        model.store.zeroGrads()
+        let last = pass.forward(batch, training: false, lastOnly: true)
+        #expect(last.rows == 6)
+        if let m = firstMismatch(last.toArray(), expected, tolerance: 1e-5) {
+            Issue.record("last-only state \(m.index): \(m.observed), full pass \(m.expected)")
+        }
+        let dLast = FloatBuffer(count: 6 * H)
+        for i in 0..<(6 * H) { dLast[i] = upstream[i] }
+        pass.backward(dLast.tensor(rows: 6, cols: H))
+        if let m = firstMismatch(model.store.grads.flat.toArray(), fullGrads, tolerance: 1e-5) {
+            Issue.record("last-only gradient \(m.index): \(m.observed), full pass \(m.expected)")
+        }
+    }
 }

@@ -10,15 +10,21 @@ public final class SASRecPass: @unchecked Sendable {
     private let arena: Arena
     private let ids: Int32Buffer, positions: Int32Buffer, lengths: Int32Buffer
 
+    /// Saved per layer. In the last layer of a `lastOnly` pass everything
+    /// after the key/value projection covers only the B selected rows
+    /// (`selected`: their queries; `input` stays whole for the projection).
     private struct LayerActivations {
         var input, qkv, ctx, probs, attnOut, s1, h1, mean1, rstd1, f, g, s2, out, mean2, rstd2: Tensor
+        var selected: Tensor? = nil
     }
     private var x: Tensor? = nil, mean0: Tensor? = nil, rstd0: Tensor? = nil
     private var acts: [LayerActivations] = []
     private var batch = 0, length = 0
     private var forwardEnd: Arena.Mark? = nil
-    private var training = false
+    private var training = false, lastOnly = false
     private var seed: UInt64 = 0, step: UInt64 = 0
+    /// Row of each sequence's last position (`b·T + length_b − 1`).
+    private let lastRows: Int32Buffer
 
     public init(model: SASRec, maxBatch: Int, maxLength: Int? = nil) {
         let c = model.config
@@ -37,25 +43,32 @@ public final class SASRecPass: @unchecked Sendable {
         ids = Int32Buffer(capacity: rows)
         positions = Int32Buffer(capacity: rows)
         lengths = Int32Buffer(capacity: maxBatch)
+        lastRows = Int32Buffer(capacity: maxBatch)
     }
 
     /// Hidden states `[B·T, hidden]` of every position (rows past a
-    /// sequence's length are meaningless). With `training`, dropout is on,
-    /// drawn from `(seed, step)`.
+    /// sequence's length are meaningless), or with `lastOnly` `[B, hidden]`:
+    /// each sequence's last position only — the last layer then runs its
+    /// queries, feed-forward and norms for those rows alone (the causal
+    /// mask makes every other row of that layer irrelevant to them). With
+    /// `training`, dropout is on, drawn from `(seed, step)`.
     @discardableResult
-    public func forward(_ b: SequenceBatch, training: Bool, seed: UInt64 = 0, step: UInt64 = 0) -> Tensor {
+    public func forward(_ b: SequenceBatch, training: Bool, seed: UInt64 = 0, step: UInt64 = 0,
+                        lastOnly: Bool = false) -> Tensor {
         let c = model.config, s = model.store
         precondition(b.batch <= maxBatch && b.length <= maxLength, "batch [\(b.batch), \(b.length)] exceeds the pass's [\(maxBatch), \(maxLength)]")
         arena.reset()
         batch = b.batch
         length = b.length
         self.training = training
+        self.lastOnly = lastOnly
         self.seed = seed
         self.step = step
         let rows = batch * length, H = c.hidden
         ids.set(b.ids)
         lengths.set(b.lengths)
         for r in 0..<rows { positions[r] = Int32(r % length) }
+        for i in 0..<batch { lastRows[i] = Int32(i * length + max(Int(b.lengths[i]), 1) - 1) }
         // embeddings → LayerNorm → dropout
         let x = arena.take(rows: rows, cols: H)
         let pos = arena.take(rows: rows, cols: H)
@@ -75,61 +88,77 @@ public final class SASRecPass: @unchecked Sendable {
             let qkv = arena.take(rows: rows, cols: 3 * H)
             Kernels.linearForward(out: qkv, input: h, weight: s.fusedValue([p.q, p.k, p.v]),
                                   bias: s.fusedValue([p.qb, p.kb, p.vb]).reshaped(rows: 1, cols: 3 * H))
-            let ctx = arena.take(rows: rows, cols: H)
-            let probs = arena.take(rows: 1, cols: batch * c.heads * length * length)
+            // the rows this layer's queries and everything after them cover
+            let pruned = lastOnly && l == model.layers.count - 1
+            let n = pruned ? batch : rows
+            var selected: Tensor? = nil, residual = h
+            if pruned {
+                let q = arena.take(rows: batch, cols: 3 * H), r = arena.take(rows: batch, cols: H)
+                Kernels.embeddingForward(out: q, table: qkv, ids: lastRows.base)
+                Kernels.embeddingForward(out: r, table: h, ids: lastRows.base)
+                selected = q
+                residual = r
+            }
+            let ctx = arena.take(rows: n, cols: H)
+            let call = attentionCall(qkv, queries: selected, layer: l)
+            let probs = arena.take(rows: 1, cols: batch * c.heads * call.queryLength * length)
             let scratch = training && c.attentionDropout > 0 ? arena.take(rows: 1, cols: probs.count) : nil
-            Kernels.attentionForward(attentionCall(qkv, layer: l), out: ctx, probs: probs, scratch: scratch)
-            let attnOut = arena.take(rows: rows, cols: H)
+            Kernels.attentionForward(call, out: ctx, probs: probs, scratch: scratch)
+            let attnOut = arena.take(rows: n, cols: H)
             Kernels.linearForward(out: attnOut, input: ctx, weight: s.value(p.o), bias: s.value(p.ob))
             dropout(attnOut, site: 2 + 4 * l)
-            let s1 = arena.take(rows: rows, cols: H)
-            Kernels.add(attnOut, h, into: s1)
-            let h1 = arena.take(rows: rows, cols: H)
-            let mean1 = arena.take(rows: rows, cols: 1), rstd1 = arena.take(rows: rows, cols: 1)
+            let s1 = arena.take(rows: n, cols: H)
+            Kernels.add(attnOut, residual, into: s1)
+            let h1 = arena.take(rows: n, cols: H)
+            let mean1 = arena.take(rows: n, cols: 1), rstd1 = arena.take(rows: n, cols: 1)
             Kernels.layerNormForward(out: h1, mean: mean1, rstd: rstd1, input: s1, weight: s.value(p.ln1w),
                                      bias: s.value(p.ln1b), eps: c.layerNormEps)
-            let f = arena.take(rows: rows, cols: c.inner), g = arena.take(rows: rows, cols: c.inner)
+            let f = arena.take(rows: n, cols: c.inner), g = arena.take(rows: n, cols: c.inner)
             Kernels.linearForward(out: f, input: h1, weight: s.value(p.f1), bias: s.value(p.f1b))
             Kernels.geluForward(f, into: g)
-            let f2 = arena.take(rows: rows, cols: H)
+            let f2 = arena.take(rows: n, cols: H)
             Kernels.linearForward(out: f2, input: g, weight: s.value(p.f2), bias: s.value(p.f2b))
             dropout(f2, site: 3 + 4 * l)
-            let s2 = arena.take(rows: rows, cols: H)
+            let s2 = arena.take(rows: n, cols: H)
             Kernels.add(f2, h1, into: s2)
-            let out = arena.take(rows: rows, cols: H)
-            let mean2 = arena.take(rows: rows, cols: 1), rstd2 = arena.take(rows: rows, cols: 1)
+            let out = arena.take(rows: n, cols: H)
+            let mean2 = arena.take(rows: n, cols: 1), rstd2 = arena.take(rows: n, cols: 1)
             Kernels.layerNormForward(out: out, mean: mean2, rstd: rstd2, input: s2, weight: s.value(p.ln2w),
                                      bias: s.value(p.ln2b), eps: c.layerNormEps)
             acts.append(LayerActivations(input: h, qkv: qkv, ctx: ctx, probs: probs, attnOut: attnOut, s1: s1, h1: h1,
                                          mean1: mean1, rstd1: rstd1, f: f, g: g, s2: s2, out: out, mean2: mean2,
-                                         rstd2: rstd2))
+                                         rstd2: rstd2, selected: selected))
             h = out
         }
         forwardEnd = arena.mark
         return h
     }
 
-    /// Accumulates parameter gradients given `dOut` `[B·T, hidden]`, the
-    /// gradient of the loss with respect to the last forward's output.
+    /// Accumulates parameter gradients given `dOut`, the gradient of the
+    /// loss with respect to the last forward's output (same shape).
     public func backward(_ dOut: Tensor) {
         let c = model.config, s = model.store
         let rows = batch * length, H = c.hidden
-        precondition(dOut.rows == rows && dOut.cols == H, "backward: dOut shape")
+        precondition(dOut.rows == (lastOnly ? batch : rows) && dOut.cols == H, "backward: dOut shape")
         arena.rewind(to: forwardEnd!)
         // dh: gradient of the current layer's output; dIn: of its input
         var dh = arena.take(rows: rows, cols: H)
-        dh.copy(from: dOut)
         var dIn = arena.take(rows: rows, cols: H)
         let dS = arena.take(rows: rows, cols: H)
         let dPre = arena.take(rows: rows, cols: H), dCtx = arena.take(rows: rows, cols: H)
         let dG = arena.take(rows: rows, cols: c.inner), dF = arena.take(rows: rows, cols: c.inner)
         let dQKV = arena.take(rows: rows, cols: 3 * H)
+        let dQ = lastOnly ? arena.take(rows: batch, cols: 3 * H) : nil
         let dScratch = arena.take(rows: 1, cols: batch * c.heads * length * length)
+        dh.rows(0, dOut.rows).copy(from: dOut)
         for (l, p) in model.layers.enumerated().reversed() {
             let a = acts[l]
+            let n = a.out.rows  // rows after attention: all, or the B selected
+            let dOutL = dh.rows(0, n), dS = dS.rows(0, n), dPre = dPre.rows(0, n), dCtx = dCtx.rows(0, n)
+            let dG = dG.rows(0, n), dF = dF.rows(0, n), dInTop = dIn.rows(0, n)
             // out = LN2(f2 + h1)
             dS.zero()
-            Kernels.layerNormBackward(dInput: dS, dWeight: s.grad(p.ln2w), dBias: s.grad(p.ln2b), dOut: dh,
+            Kernels.layerNormBackward(dInput: dS, dWeight: s.grad(p.ln2w), dBias: s.grad(p.ln2b), dOut: dOutL,
                                       input: a.s2, weight: s.value(p.ln2w), mean: a.mean2, rstd: a.rstd2)
             dropoutGradient(into: dPre, dS, site: 3 + 4 * l)
             Kernels.linearBackward(dInput: dG, dWeight: s.grad(p.f2), dBias: s.grad(p.f2b), dOut: dPre, input: a.g,
@@ -141,19 +170,35 @@ public final class SASRecPass: @unchecked Sendable {
             Kernels.linearBackward(dInput: dH1, dWeight: s.grad(p.f1), dBias: s.grad(p.f1b), dOut: dF, input: a.h1,
                                    weight: s.value(p.f1))
             // h1 = LN1(attnOut + input)
-            dIn.zero()
-            Kernels.layerNormBackward(dInput: dIn, dWeight: s.grad(p.ln1w), dBias: s.grad(p.ln1b), dOut: dH1,
+            dInTop.zero()
+            Kernels.layerNormBackward(dInput: dInTop, dWeight: s.grad(p.ln1w), dBias: s.grad(p.ln1b), dOut: dH1,
                                       input: a.s1, weight: s.value(p.ln1w), mean: a.mean1, rstd: a.rstd1)
-            dropoutGradient(into: dPre, dIn, site: 2 + 4 * l)
+            dropoutGradient(into: dPre, dInTop, site: 2 + 4 * l)
             Kernels.linearBackward(dInput: dCtx, dWeight: s.grad(p.o), dBias: s.grad(p.ob), dOut: dPre, input: a.ctx,
                                    weight: s.value(p.o), overwriteInput: true)
             dQKV.zero()
-            Kernels.attentionBackward(attentionCall(a.qkv, layer: l), dQ: dQKV, dK: dQKV, dV: dQKV, dBias: nil,
-                                      scratch: dScratch, dOut: dCtx, probs: a.probs)
-            // dInput = dIn (residual) + dQKV·Wqkv
-            Kernels.linearBackward(dInput: dIn, dWeight: s.fusedGrad([p.q, p.k, p.v]),
-                                   dBias: s.fusedGrad([p.qb, p.kb, p.vb]).reshaped(rows: 1, cols: 3 * H), dOut: dQKV,
-                                   input: a.input, weight: s.fusedValue([p.q, p.k, p.v]))
+            let call = attentionCall(a.qkv, queries: a.selected, layer: l)
+            if a.selected != nil, let dQ {
+                // queries of the selected rows, keys/values of all rows
+                dQ.zero()
+                Kernels.attentionBackward(call, dQ: dQ, dK: dQKV, dV: dQKV, dBias: nil, scratch: dScratch, dOut: dCtx,
+                                          probs: a.probs)
+                Kernels.embeddingBackward(dTable: dQKV, dOut: dQ, ids: lastRows.base)
+                // dInput = dQKV·Wqkv, plus the residual into the selected rows
+                let residual = dPre
+                residual.copy(from: dInTop)
+                Kernels.linearBackward(dInput: dIn, dWeight: s.fusedGrad([p.q, p.k, p.v]),
+                                       dBias: s.fusedGrad([p.qb, p.kb, p.vb]).reshaped(rows: 1, cols: 3 * H), dOut: dQKV,
+                                       input: a.input, weight: s.fusedValue([p.q, p.k, p.v]), overwriteInput: true)
+                Kernels.embeddingBackward(dTable: dIn, dOut: residual, ids: lastRows.base)
+            } else {
+                Kernels.attentionBackward(call, dQ: dQKV, dK: dQKV, dV: dQKV, dBias: nil, scratch: dScratch, dOut: dCtx,
+                                          probs: a.probs)
+                // dInput = dIn (residual) + dQKV·Wqkv
+                Kernels.linearBackward(dInput: dIn, dWeight: s.fusedGrad([p.q, p.k, p.v]),
+                                       dBias: s.fusedGrad([p.qb, p.kb, p.vb]).reshaped(rows: 1, cols: 3 * H), dOut: dQKV,
+                                       input: a.input, weight: s.fusedValue([p.q, p.k, p.v]))
+            }
             swap(&dh, &dIn)
         }
         // h0 = dropout(LN0(item + position))
@@ -169,15 +214,19 @@ public final class SASRecPass: @unchecked Sendable {
 
     // MARK: helpers
 
-    private func attentionCall(_ qkv: Tensor, layer: Int) -> AttentionCall {
+    /// Causal self-attention over the qkv rows, or with `queries` (one row
+    /// per sequence: its last position) those queries against every key of
+    /// their sequence — the last position sees all of them, so no mask
+    /// beyond the length is needed.
+    private func attentionCall(_ qkv: Tensor, queries: Tensor?, layer: Int) -> AttentionCall {
         let c = model.config
-        var call = AttentionCall(q: qkv, qOffset: 0, k: qkv, kOffset: c.hidden, v: qkv, vOffset: 2 * c.hidden,
-                                 batch: batch, queryLength: length, keyLength: length, heads: c.heads,
+        var call = AttentionCall(q: queries ?? qkv, qOffset: 0, k: qkv, kOffset: c.hidden, v: qkv, vOffset: 2 * c.hidden,
+                                 batch: batch, queryLength: queries == nil ? length : 1, keyLength: length, heads: c.heads,
                                  headWidth: c.headWidth, outStride: c.hidden)
-        call.causal = true
+        call.causal = queries == nil
         call.scale = 1 / Float(c.headWidth).squareRoot()
         call.keyLengths = UnsafePointer(lengths.base)
-        call.queryLengths = UnsafePointer(lengths.base)
+        if queries == nil { call.queryLengths = UnsafePointer(lengths.base) }
         if training {
             call.dropout = c.attentionDropout
             call.seed = seed

@@ -83,18 +83,20 @@ public final class SASRecTrainingStep {
     public func callAsFunction(_ samples: ArraySlice<Sample>, index: UInt64) -> Double {
         let model = pass.model
         let batch = SequenceBatch(samples.map(\.input), maxLength: model.config.maxLength)
+        // all-position: every real position of every sequence; last-position:
+        // the pass returns only each sequence's last state
+        let lastOnly = settings.loss == .lastPosition
         var rows: [Int] = [], targets: [Int32] = []
         for (b, sample) in samples.enumerated() {
-            let n = Int(batch.lengths[b])
-            if settings.loss == .allPositions {
-                for t in 0..<n { rows.append(b * batch.length + t); targets.append(sample.targets[t]) }
-            } else {
-                rows.append(b * batch.length + n - 1)
+            if lastOnly {
+                rows.append(b)
                 targets.append(sample.targets[0])
+            } else {
+                for t in 0..<Int(batch.lengths[b]) { rows.append(b * batch.length + t); targets.append(sample.targets[t]) }
             }
         }
         model.store.zeroGrads()
-        let states = pass.forward(batch, training: true, seed: settings.seed, step: index)
+        let states = pass.forward(batch, training: true, seed: settings.seed, step: index, lastOnly: lastOnly)
         let d = dStates.tensor(rows: states.rows, cols: states.cols)
         d.zero()
         let loss = lossHead(states: states, rows: rows, targets: targets, items: model.items, dStates: d,
@@ -233,13 +235,9 @@ public enum SimulatorEvaluation {
         while start < prefixes.count {
             let end = min(start + pass.maxBatch, prefixes.count)
             let batch = SequenceBatch(Array(prefixes[start..<end]), maxLength: c.maxLength)
-            let states = pass.forward(batch, training: false)
-            let last = FloatBuffer(count: batch.batch * c.hidden)
-            for b in 0..<batch.batch {
-                last.tensor(rows: batch.batch, cols: c.hidden).row(b).copy(from: states.row(b * batch.length + Int(batch.lengths[b]) - 1))
-            }
+            let last = pass.forward(batch, training: false, lastOnly: true)
             let z = logits.tensor(rows: batch.batch, cols: V)
-            Kernels.scoreLogits(states: last.tensor(rows: batch.batch, cols: c.hidden), items: model.items, into: z)
+            Kernels.scoreLogits(states: last, items: model.items, into: z)
             for b in 0..<batch.batch {
                 let i = start + b, t = Int(targets[i])
                 let row = z.base + b * V
