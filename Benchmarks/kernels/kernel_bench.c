@@ -552,6 +552,10 @@ int main(int argc, char **argv) {
     bench_gemm("gemm sasrec logits", 0, 1, 1024, 3707, 64, 0);
     bench_gemm("gemm sasrec dstates", 0, 0, 1024, 64, 3707, 0);
     bench_gemm("gemm sasrec ditems", 1, 0, 3707, 64, 1024, 0);
+    /* one decoding step of 128 rollouts: the qkv projection, the ffn */
+    bench_gemm("gemm decode qkv", 0, 1, 128, 768, 128, 0);
+    bench_gemm("gemm decode ffn wi", 0, 1, 128, 512, 128, 0);
+    bench_gemm("gemm decode ffn wo", 0, 1, 128, 128, 512, 0);
     /* policy (T5 reference config): 256 prompts, encoder 45 / decoder 41 tokens */
     bench_linear("policy enc qkv", 11520, 128, 768);
     bench_linear("policy enc o", 11520, 256, 128);

@@ -9,21 +9,25 @@ struct BenchCommand: ParsableCommand {
         abstract: "Run end-to-end benchmark workloads and print one JSON line each.",
         discussion: """
             Workloads: pretrain (policy pretraining step), sample (policy sampling with the KV cache), simulator \
-            (SASRec training step, last- and all-position loss), rewards (one-pass path rewards). Kernel \
+            (SASRec training step, last- and all-position loss), rewards (one-pass path rewards), rl (a whole \
+            RL step, 8 prompts × 16 rollouts). Kernel \
             microbenchmarks: 'make bench-kernels'.
             """)
 
     @Argument(help: "Workloads to run (default: all).") var workloads: [String] = []
     @Option(help: "Timed repetitions per workload (median reported).") var repetitions = 5
     @Option(help: "Kernel threads (0: one per core).") var threads = 0
+    @Option(help: "Prompts of the sample and rl workloads (default: 32 and 8).") var prompts: Int? = nil
+    @Option(help: "Samples per prompt of the sample and rl workloads.") var rollouts = 16
 
-    static let all = ["pretrain", "sample", "simulator", "rewards"]
+    static let all = ["pretrain", "sample", "simulator", "rewards", "rl"]
 
     func validate() throws {
         for w in workloads where !BenchCommand.all.contains(w) {
             throw ValidationError("unknown workload '\(w)' (known: \(BenchCommand.all.joined(separator: ", ")))")
         }
         guard repetitions >= 1 else { throw ValidationError("--repetitions: expected ≥ 1, found \(repetitions)") }
+        guard (prompts ?? 1) >= 1, rollouts >= 1 else { throw ValidationError("--prompts and --rollouts: expected ≥ 1") }
     }
 
     func run() throws {
@@ -35,13 +39,15 @@ struct BenchCommand: ParsableCommand {
                                                  label: "ml-1m path lengths").json)
                 print(try Workloads.pretrainStep(repetitions: repetitions, label: "every decoder row 41 tokens").json)
             case "sample":
-                print(try Workloads.sampling(repetitions: repetitions).json)
+                print(try Workloads.sampling(prompts: prompts ?? 32, samples: rollouts, repetitions: repetitions).json)
             case "simulator":
                 for loss in [SimulatorTraining.Loss.lastPosition, .allPositions] {
                     print(try Workloads.simulatorTrainStep(loss: loss, repetitions: repetitions).json)
                 }
             case "rewards":
                 print(try Workloads.rewards(repetitions: repetitions).json)
+            case "rl":
+                print(try Workloads.rlStep(prompts: prompts ?? 8, rollouts: rollouts, repetitions: repetitions).json)
             default: break
             }
         }

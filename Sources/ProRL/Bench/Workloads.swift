@@ -210,7 +210,7 @@ public enum Workloads {
             let s = (0...length).map { _ in Int32(1 + rng.below(items)) }
             return (Array(s.dropLast()), loss == .allPositions ? Array(s.dropFirst()) : [s[length]])
         }
-        let (ms, kernels) = try measure(repetitions: repetitions) { rep in _ = step(samples[...], index: UInt64(rep + 1)) }
+        let (ms, kernels) = measure(repetitions: repetitions) { rep in _ = step(samples[...], index: UInt64(rep + 1)) }
         var r = Result(name: "simulator_train_step", shape: "batch \(batch) × length \(length), \(items) items, \(loss.rawValue)-position loss",
                        medianMS: ms)
         r.extra = [("peak_rss_mb", peakRSSMegabytes())]
@@ -231,9 +231,53 @@ public enum Workloads {
         let requests = (0..<paths).map { _ in
             RewardModel.Request(history: draw(historyItems), path: draw(pathItems), target: draw(1)[0])
         }
-        let (ms, kernels) = try measure(repetitions: repetitions) { _ in _ = scorer.score(requests) }
+        let (ms, kernels) = measure(repetitions: repetitions) { _ in _ = scorer.score(requests) }
         var r = Result(name: "rewards", shape: "\(paths) paths × \(pathItems) items after \(historyItems)-item histories, \(items) items",
                        medianMS: ms)
+        r.kernels = kernels
+        return r
+    }
+
+    // MARK: RL
+
+    /// One RL step (sampling, rewards, policy and reference forward,
+    /// backward, update) with `prompts × rollouts` rollouts on the reference
+    /// configuration: T5 3+3 over 4-token semantic IDs of 3706 items, a
+    /// SASRec simulator over the same items, 10-item histories. Weights are
+    /// untrained, so most rollouts run to Lmax = 10 items (41 tokens): the
+    /// longest case.
+    public static func rlStep(prompts: Int = 8, rollouts: Int = 16, items: Int = 3706, repetitions: Int = 5) throws -> Result {
+        var catalog = ItemCatalog()
+        for i in 1...items { catalog.add(String(i)) }
+        let tokenizer = try randomSemanticIDs(items: items)
+        let policy = try Policy(tokenizer: tokenizer, itemIDs: catalog.rawIDs)
+        let simulator = Simulator(model: try SASRec(config: SASRecConfig(itemVocabulary: items + 1), seed: 1),
+                                  itemIDs: catalog.rawIDs)
+        var rng = SplitMix64(seed: 12)
+        let tasks = (0..<(prompts * (repetitions + 1))).map { _ in
+            ProactiveTask(user: nil, history: (0..<10).map { _ in Int32(1 + rng.below(items)) },
+                          path: [Int32(1 + rng.below(items))], target: Int32(1 + rng.below(items)))
+        }
+        var settings = RLSettings()
+        settings.promptsPerStep = prompts
+        settings.rollouts = rollouts
+        settings.steps = repetitions + 1
+        let trainer = try RLTrainer(policy: policy, simulator: simulator, catalog: catalog, train: tasks, settings: settings)
+        var phases: [String: [Double]] = [:], order: [String] = []
+        var lengths = 0.0
+        let (ms, kernels) = measure(repetitions: repetitions) { rep in
+            let log = trainer.runStep()
+            guard rep > 0 else { return }
+            lengths += log["length"] ?? 0
+            for (k, v) in log.phasesMS {
+                if phases[k] == nil { order.append(k) }
+                phases[k, default: []].append(v)
+            }
+        }
+        var r = Result(name: "rl_step", shape: "\(prompts) prompts × \(rollouts) rollouts, T5 3+3 d128, 4-token semantic IDs, \(items) items",
+                       medianMS: ms)
+        r.phasesMS = order.map { ($0, median(phases[$0]!)) }
+        r.extra = [("mean_items", lengths / Double(repetitions)), ("peak_rss_mb", peakRSSMegabytes())]
         r.kernels = kernels
         return r
     }

@@ -1,0 +1,166 @@
+import Foundation
+
+/// An RL training run living in one directory:
+///
+///     config.json            inputs and resolved settings
+///     metrics.jsonl          one line per step (RLStepLog)
+///     validation.jsonl       one line per validation evaluation
+///     policy.safetensors     the best policy by validation IoI
+///     policy-last.safetensors, state.safetensors   what --resume needs
+///
+/// Every file is written atomically or appended line by line.
+public final class RLRun {
+    /// Where the run's inputs live.
+    public struct Inputs: Codable, Sendable, Equatable {
+        /// Directory with train.jsonl, validation.jsonl and catalog.json.
+        public var tasks: String
+        public var simulator: String
+        /// The pretrained policy (the starting point and the KL anchor).
+        public var policy: String
+        /// The synthetic world's world.json and log (ground truth), if any.
+        public var world: String?
+        public var worldLog: String?
+        public init(tasks: String, simulator: String, policy: String, world: String? = nil, worldLog: String? = nil) {
+            self.tasks = tasks
+            self.simulator = simulator
+            self.policy = policy
+            self.world = world
+            self.worldLog = worldLog
+        }
+    }
+
+    public struct Config: Codable, Sendable, Equatable {
+        public var inputs: Inputs
+        public var settings: RLSettings
+        public init(inputs: Inputs, settings: RLSettings) {
+            self.inputs = inputs
+            self.settings = settings
+        }
+    }
+
+    public let directory: String
+    public let config: Config
+
+    public var configPath: String { "\(directory)/config.json" }
+    public var metricsPath: String { "\(directory)/metrics.jsonl" }
+    public var validationPath: String { "\(directory)/validation.jsonl" }
+    public var bestPolicyPath: String { "\(directory)/policy.safetensors" }
+    public var lastPolicyPath: String { "\(directory)/policy-last.safetensors" }
+    public var statePath: String { "\(directory)/state.safetensors" }
+
+    private init(directory: String, config: Config) {
+        self.directory = directory
+        self.config = config
+    }
+
+    /// Starts a run in a new (or empty) directory and saves its config.
+    public static func create(_ directory: String, config: Config) throws -> RLRun {
+        try config.settings.validate()
+        let fm = FileManager.default
+        if let entries = try? fm.contentsOfDirectory(atPath: directory), !entries.isEmpty {
+            throw DataError(file: directory, "already holds a run (use --resume to continue it, or another directory)")
+        }
+        let run = RLRun(directory: directory, config: config)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try encoder.encode(config), to: run.configPath)
+        return run
+    }
+
+    /// Opens an existing run to resume it.
+    public static func open(_ directory: String) throws -> RLRun {
+        let path = "\(directory)/config.json"
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DataError(file: directory, "holds no run to resume (no config.json)")
+        }
+        do {
+            return RLRun(directory: directory, config: try JSONDecoder().decode(Config.self, from: data))
+        } catch {
+            throw DataError(file: path, "is not a run config: \(error)")
+        }
+    }
+
+    /// What a training session reports after each step.
+    public struct Progress {
+        public var log: RLStepLog
+        public var validation: MethodResult?
+        public var improved: Bool
+        public var totalSteps: Int
+    }
+
+    /// Trains until `settings.steps`, resuming from the last checkpoint when
+    /// one exists. Returns the best validation result.
+    @discardableResult
+    public func train(progress: (Progress) -> Void = { _ in }) throws -> MethodResult? {
+        let s = config.settings, inputs = config.inputs
+        let catalog = try ItemCatalog.read("\(inputs.tasks)/catalog.json")
+        let simulator = try Simulator.load(inputs.simulator)
+        let pretrained = try Policy.load(inputs.policy)
+        var world: (world: SyntheticWorld, log: InteractionLog)? = nil
+        if let w = inputs.world, let l = inputs.worldLog {
+            world = (try SyntheticWorld.read(w), try RecBoleReader.readLog(inter: l, item: nil, order: .stable))
+        }
+        let evaluator = PathEvaluator(simulator: simulator, catalog: catalog, maxItems: s.maxItems, world: world)
+        let (train, droppedTrain) = evaluator.scorable(try TaskFile.read("\(inputs.tasks)/train.jsonl", catalog: catalog))
+        let (validation, _) = evaluator.scorable(try TaskFile.read("\(inputs.tasks)/validation.jsonl", catalog: catalog))
+        if droppedTrain > 0 && train.isEmpty {
+            throw DataError(file: inputs.tasks, "no training task is known to the simulator")
+        }
+        let resuming = FileManager.default.fileExists(atPath: statePath)
+        let policy = resuming ? try Policy.load(lastPolicyPath) : pretrained
+        let trainer = try RLTrainer(policy: policy, reference: pretrained.model, simulator: simulator, catalog: catalog,
+                                    train: train, settings: s)
+        var best = -Double.infinity
+        var bestResult: MethodResult? = nil
+        if resuming {
+            try trainer.restoreState(statePath)
+            let done = trainer.step
+            // keep the log lines up to the checkpoint; the best score so far
+            for line in (try? String(contentsOfFile: validationPath, encoding: .utf8))?.split(separator: "\n") ?? [] {
+                guard let step = JSONLinesWriter.step(of: String(line)), step <= done,
+                      let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                      let score = object["selection"] as? Double else { continue }
+                best = max(best, score)
+            }
+        }
+        // lines up to the checkpoint stay (none when starting over)
+        let keep: (String) -> Bool = { (JSONLinesWriter.step(of: $0) ?? Int.max) <= trainer.step }
+        let metrics = try JSONLinesWriter(path: metricsPath, keeping: keep)
+        let validations = try JSONLinesWriter(path: validationPath, keeping: keep)
+        var options = s.decoding
+        options.constrained = true
+        while trainer.step < s.steps {
+            let log = trainer.runStep()
+            try metrics.append(log.json)
+            var result: MethodResult? = nil, improved = false
+            let step = trainer.step
+            if (s.evaluateEvery > 0 && step % s.evaluateEvery == 0) || step == s.steps, !validation.isEmpty {
+                let candidates = PathGenerators.beams(policy: policy, tasks: validation, beams: s.selectionBeams, options: options)
+                let r = evaluator.summarise(method: s.algorithm.rawValue, beams: s.selectionBeams,
+                                            scores: evaluator.score(candidates, tasks: validation))
+                result = r
+                improved = r.reference.ioi > best
+                if improved {
+                    best = r.reference.ioi
+                    bestResult = r
+                    try policy.save(to: bestPolicyPath, extra: ["rl_step": String(step)])
+                }
+                try validations.append(Self.validationLine(step: step, result: r, improved: improved))
+            }
+            if step % max(s.checkpointEvery, 1) == 0 || step == s.steps {
+                try trainer.saveState(policyPath: lastPolicyPath, statePath: statePath)
+            }
+            progress(Progress(log: log, validation: result, improved: improved, totalSteps: s.steps))
+        }
+        if !FileManager.default.fileExists(atPath: bestPolicyPath) { try policy.save(to: bestPolicyPath) }
+        return bestResult
+    }
+
+    static func validationLine(step: Int, result r: MethodResult, improved: Bool) -> String {
+        let m = r.reference
+        return String(format: "{\"step\":%d,\"selection\":%.6g,\"ioi\":%.6g,\"ior\":%.6g,\"ctr\":%.6g,\"coherence\":%.6g,"
+                      + "\"length\":%.4g,\"diversity\":%.4g,\"beams\":%d,\"tasks\":%d,\"best\":%@}",
+                      step, m.ioi, m.ioi, m.ior, m.ctr, m.coherence, m.length, m.diversity, r.beams, r.tasks,
+                      improved ? "true" : "false")
+    }
+}

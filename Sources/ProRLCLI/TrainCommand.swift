@@ -1,0 +1,132 @@
+import ArgumentParser
+import Foundation
+import ProRL
+
+/// `prorl train`: RL of a pretrained policy against the simulator.
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a pretrained policy with ProRL (or a baseline estimator) against the simulator.",
+        discussion: """
+            A run lives in --run: config.json (inputs and resolved settings), metrics.jsonl (one line per \
+            step), validation.jsonl, policy.safetensors (best by validation IoI), policy-last.safetensors \
+            and state.safetensors (for --resume). Settings come from the defaults, then --config (a JSON \
+            file with "inputs" and "settings" as config.json holds them), then the flags.
+            """)
+
+    @Option(name: .customLong("run"), help: "Run directory (new, or an existing run with --resume).") var runDirectory: String
+    @Flag(help: "Continue the run in --run from its last checkpoint (its saved config is used).") var resume = false
+    @Option(help: "JSON config file (the layout of a run's config.json; flags override it).") var config: String?
+    @Option(help: "Directory with train.jsonl, validation.jsonl and catalog.json.") var tasks: String?
+    @Option(help: "Simulator checkpoint.") var simulator: String?
+    @Option(help: "Pretrained policy checkpoint (start and KL anchor).") var policy: String?
+    @Option(help: "Synthetic world directory (world.json, synthetic.inter) for ground-truth metrics.") var world: String?
+    @Option(help: "Estimator: prorl, reinforce, grpo, prorl-no-centering, prorl-no-psae.") var algo: RLAlgorithm?
+    @Option(help: "Optimisation steps.") var steps: Int?
+    @Option(help: "Prompts per step.") var promptsPerStep: Int?
+    @Option(help: "Rollouts per prompt (G).") var rollouts: Int?
+    @Option(help: "Most items per path (Lmax).") var maxItems: Int?
+    @Option(help: "Learning rate (AdamW, constant after a 5 % warm-up).") var lr: Float?
+    @Option(help: "β, the weight of the KL term.") var kl: Double?
+    @Option(help: "γ, the reward-to-go discount.") var gamma: Double?
+    @Option(help: "Weights of CTR, IoI and IoR in a step reward, as 'ctr,ioi,ior'.") var weights: String?
+    @Option(help: "Steps whose rewards set the centering statistics.") var centeringWarmup: Int?
+    @Option(help: "An item's log-probability from its tokens': mean or sum.") var itemLogProb: ItemLogProb?
+    @Flag(help: "GRPO: divide by the group's standard deviation.") var grpoStd = false
+    @Option(help: "Sampling temperature.") var temperature: Float?
+    @Flag(help: "Sample without the valid-item constraint (invalid items are penalised).") var unconstrained = false
+    @Option(help: "Evaluate on validation every this many steps (0: at the end).") var evaluateEvery: Int?
+    @Option(help: "Write a resumable checkpoint every this many steps.") var checkpointEvery: Int?
+    @Option(help: "Seed of prompt order and sampling.") var seed: UInt64?
+    @Option(help: "Kernel threads (0: one per core).") var threads = 0
+
+    func validate() throws {
+        if resume {
+            let overrides: [Any?] = [config, tasks, simulator, policy, world, algo, steps, promptsPerStep, rollouts, maxItems,
+                                     lr, kl, gamma, weights, centeringWarmup, itemLogProb, temperature, evaluateEvery,
+                                     checkpointEvery, seed]
+            if overrides.contains(where: { $0 != nil }) || grpoStd || unconstrained {
+                throw ValidationError("--resume continues a run with its saved config; drop the other settings")
+            }
+        }
+    }
+
+    /// Defaults, then the config file, then the flags.
+    func resolvedConfig() throws -> RLRun.Config {
+        var cfg: RLRun.Config
+        if let config {
+            guard let data = FileManager.default.contents(atPath: config) else { throw DataError(file: config, "no such file") }
+            do { cfg = try JSONDecoder().decode(RLRun.Config.self, from: data) } catch {
+                throw DataError(file: config, "is not a train config (\"inputs\" and \"settings\" expected): \(error)")
+            }
+        } else {
+            guard let tasks, let simulator, let policy else {
+                throw ValidationError("--tasks, --simulator and --policy are required (or --config)")
+            }
+            cfg = RLRun.Config(inputs: .init(tasks: tasks, simulator: simulator, policy: policy), settings: RLSettings())
+        }
+        if let tasks { cfg.inputs.tasks = tasks }
+        if let simulator { cfg.inputs.simulator = simulator }
+        if let policy { cfg.inputs.policy = policy }
+        if let world {
+            cfg.inputs.world = "\(world)/world.json"
+            cfg.inputs.worldLog = "\(world)/synthetic.inter"
+        }
+        var s = cfg.settings
+        if let algo { s.algorithm = algo }
+        if let steps { s.steps = steps }
+        if let promptsPerStep { s.promptsPerStep = promptsPerStep }
+        if let rollouts { s.rollouts = rollouts }
+        if let maxItems { s.maxItems = maxItems }
+        if let lr { s.learningRate = lr }
+        if let kl { s.klWeight = kl }
+        if let gamma { s.gamma = gamma }
+        if let weights { s.weights = try parseWeights(weights) }
+        if let centeringWarmup { s.centeringWarmupSteps = centeringWarmup }
+        if let itemLogProb { s.itemLogProb = itemLogProb }
+        if grpoStd { s.grpoScaleByStd = true }
+        if let temperature { s.temperature = temperature }
+        if unconstrained { s.constrained = false }
+        if let evaluateEvery { s.evaluateEvery = evaluateEvery }
+        if let checkpointEvery { s.checkpointEvery = checkpointEvery }
+        if let seed { s.seed = seed }
+        cfg.settings = s
+        return cfg
+    }
+
+    func run() throws {
+        Kernels.threads = threads
+        let run = resume ? try RLRun.open(runDirectory) : try RLRun.create(runDirectory, config: try resolvedConfig())
+        let s = run.config.settings
+        print("\(resume ? "resuming" : "training") \(s.algorithm.rawValue) in \(run.directory): \(s.steps) steps of "
+              + "\(s.promptsPerStep) prompts × \(s.rollouts) rollouts, \(Kernels.threads) threads")
+        fflush(nil)
+        let bar = ProgressReporter(total: s.steps, label: s.algorithm.rawValue)
+        let best = try run.train { p in
+            let l = p.log
+            bar.update(l.step, status: String(format: "len %.2f  div %.2f  reward %.3f  kl %.4f",
+                                              l["length"] ?? 0, l["diversity_within"] ?? 0, l["path_reward"] ?? 0, l["kl"] ?? 0))
+            if let v = p.validation {
+                bar.message(String(format: "step %d  validation IoI %.4f  IoR %.1f  CTR %.4f  length %.2f%@", l.step,
+                                   v.reference.ioi, v.reference.ior, v.reference.ctr, v.reference.length,
+                                   p.improved ? "  *" : ""))
+            }
+        }
+        bar.finish()
+        if let best {
+            print(String(format: "best validation IoI %.4f (K=%d); wrote %@/policy.safetensors", best.reference.ioi, best.beams,
+                         run.directory))
+        }
+    }
+}
+
+extension RLAlgorithm: ExpressibleByArgument {}
+extension ItemLogProb: ExpressibleByArgument {}
+
+func parseWeights(_ text: String) throws -> RewardWeights {
+    let parts = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+    guard parts.count == 3, let c = parts[0], let i = parts[1], let o = parts[2] else {
+        throw ValidationError("--weights: expected three numbers 'ctr,ioi,ior', found '\(text)'")
+    }
+    return RewardWeights(ctr: c, ioi: i, ior: o)
+}
