@@ -8,7 +8,7 @@ struct ProRLCommand: ParsableCommand {
         commandName: "prorl",
         abstract: "Proactive recommendation with rectified policy gradients (ProRL), on CPU.",
         version: ProRL.version,
-        subcommands: [Info.self, DataCommand.self, SimulatorCommand.self, PretrainCommand.self, TrainCommand.self, BenchCommand.self]
+        subcommands: [Info.self, DataCommand.self, SimulatorCommand.self, PretrainCommand.self, TrainCommand.self, EvalCommand.self, GenerateCommand.self, ReportCommand.self, DemoCommand.self, BenchCommand.self]
     )
 }
 

@@ -107,7 +107,8 @@ public final class RLRun {
             throw DataError(file: inputs.tasks, "no training task is known to the simulator")
         }
         let resuming = FileManager.default.fileExists(atPath: statePath)
-        let policy = resuming ? try Policy.load(lastPolicyPath) : pretrained
+        // the trained policy is its own copy; `pretrained` stays frozen
+        let policy = try Policy.load(resuming ? lastPolicyPath : inputs.policy)
         let trainer = try RLTrainer(policy: policy, reference: pretrained.model, simulator: simulator, catalog: catalog,
                                     train: train, settings: s)
         var best = -Double.infinity

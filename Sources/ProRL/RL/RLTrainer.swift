@@ -52,7 +52,7 @@ public final class RLTrainer {
         self.policy = policy
         self.settings = settings
         self.train = train
-        if let reference {
+        if let reference, reference !== policy.model {
             guard reference.config == policy.model.config else {
                 throw DataError(file: "RL", "the reference policy's architecture differs from the policy's")
             }

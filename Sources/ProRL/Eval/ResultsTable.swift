@@ -1,0 +1,123 @@
+import Foundation
+
+/// A results table: one row per (method, K), as markdown and JSON.
+public struct ResultsTable: Codable, Sendable, Equatable {
+    public var split: String
+    public var rows: [MethodResult]
+
+    public init(split: String, rows: [MethodResult]) {
+        self.split = split
+        self.rows = rows
+    }
+
+    /// Markdown: the reference semantics (best of K) first, then the top
+    /// path; ground-truth columns when any row has them.
+    public var markdown: String {
+        let truth = rows.contains { $0.top.truthGain != nil }
+        func table(_ title: String, _ pick: (MethodResult) -> MetricSet) -> String {
+            var header = "| method | K | IoI | IoR | CTR | coherence | validity | length | diversity |"
+            var rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+            if truth {
+                header += " true acceptance | true gain |"
+                rule += "---:|---:|"
+            }
+            var out = "**\(title)** (\(split), \(rows.first?.tasks ?? 0) tasks)\n\n\(header)\n\(rule)\n"
+            for r in rows {
+                let m = pick(r)
+                out += String(format: "| %@ | %d | %.4f | %.1f | %.4f | %.3f | %.3f | %.2f | %.3f |", r.method, r.beams,
+                              m.ioi, m.ior, m.ctr, m.coherence, m.validity, m.length, m.diversity)
+                if truth {
+                    out += String(format: " %@ | %@ |", m.truthAcceptance.map { String(format: "%.4f", $0) } ?? "—",
+                                  m.truthGain.map { String(format: "%.4f", $0) } ?? "—")
+                }
+                out += "\n"
+            }
+            return out
+        }
+        return table("Best of K paths (the reference's semantics)", \.reference) + "\n"
+            + table("Top path", \.top)
+    }
+
+    /// Writes `NAME.json` and `NAME.md` into `directory`, atomically.
+    public func write(to directory: String, name: String = "results") throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try encoder.encode(self), to: "\(directory)/\(name).json")
+        try AtomicFile.write(markdown, to: "\(directory)/\(name).md")
+    }
+
+    public static func read(_ path: String) throws -> ResultsTable {
+        guard let data = FileManager.default.contents(atPath: path) else { throw DataError(file: path, "no such file") }
+        do { return try JSONDecoder().decode(ResultsTable.self, from: data) } catch {
+            throw DataError(file: path, "is not a results table: \(error)")
+        }
+    }
+}
+
+/// The evaluation of DESIGN §2.8: policies by beam search with each K, and
+/// the non-learned baselines.
+public struct EvaluationPlan: Sendable {
+    public var policies: [(name: String, path: String)] = []
+    public var baselines: [String] = ["random", "popular", "greedy"]
+    public var beams: [Int] = [1, 5, 10]
+    public var maxItems = 10
+    public var seed: UInt64 = 2026
+    public init() {}
+
+    /// `reference` is the task's own logged path (not a method: a yardstick).
+    public static let knownBaselines = ["random", "popular", "greedy", "reference"]
+
+    /// Evaluates every policy at every K and every baseline on `tasks`
+    /// (already filtered to scorable ones); `popularity[item]` ranks the
+    /// popular baseline. `progress` hears each row as it is done.
+    public func run(tasks: [ProactiveTask], evaluator: PathEvaluator, popularity: [Int], split: String,
+                    progress: (MethodResult) -> Void = { _ in }) throws -> ResultsTable {
+        var rows: [MethodResult] = []
+        func add(_ r: MethodResult) {
+            rows.append(r)
+            progress(r)
+        }
+        var options = DecodingOptions()
+        options.maxItems = maxItems
+        options.constrained = true
+        for (name, path) in policies {
+            let policy = try Policy.load(path)
+            guard policy.itemIDs == evaluator.catalog.rawIDs else {
+                throw DataError(file: path, "the policy's items differ from the tasks' catalogue")
+            }
+            for k in beams {
+                let candidates = PathGenerators.beams(policy: policy, tasks: tasks, beams: k, options: options)
+                add(evaluator.summarise(method: name, beams: k, scores: evaluator.score(candidates, tasks: tasks)))
+            }
+        }
+        for b in baselines {
+            switch b {
+            case "random":
+                for k in beams {
+                    let c = PathGenerators.random(tasks: tasks, itemCount: evaluator.catalog.itemCount, samples: k,
+                                                  maxItems: maxItems, seed: seed)
+                    add(evaluator.summarise(method: "random", beams: k, scores: evaluator.score(c, tasks: tasks)))
+                }
+            case "popular":
+                let c = PathGenerators.popular(tasks: tasks, popularity: popularity, maxItems: maxItems)
+                add(evaluator.summarise(method: "popular", beams: 1, scores: evaluator.score(c, tasks: tasks)))
+            case "greedy":
+                let c = PathGenerators.greedy(tasks: tasks, evaluator: evaluator, maxItems: maxItems)
+                add(evaluator.summarise(method: "greedy", beams: 1, scores: evaluator.score(c, tasks: tasks)))
+            case "reference":
+                let c = tasks.map { [$0.path.prefix(maxItems).map { Optional($0) }] }
+                add(evaluator.summarise(method: "reference path", beams: 1, scores: evaluator.score(c, tasks: tasks)))
+            default:
+                throw DataError(file: "evaluation", "unknown baseline '\(b)' (known: \(Self.knownBaselines.joined(separator: ", ")))")
+            }
+        }
+        return ResultsTable(split: split, rows: rows)
+    }
+
+    /// Item popularity: occurrences in the tasks' histories and paths.
+    public static func popularity(of tasks: [ProactiveTask], itemCount: Int) -> [Int] {
+        var counts = [Int](repeating: 0, count: itemCount + 1)
+        for t in tasks { for i in t.history + t.path { counts[Int(i)] += 1 } }
+        return counts
+    }
+}

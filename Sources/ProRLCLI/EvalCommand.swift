@@ -1,0 +1,101 @@
+import ArgumentParser
+import Foundation
+import ProRL
+
+/// `prorl eval`: the results table of policies and baselines on a split.
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate policies (beam search, K beams) and non-learned baselines with the simulator.",
+        discussion: """
+            Tasks come from --tasks DIR (DIR/SPLIT.jsonl with DIR/catalog.json) or from an official ProRL \
+            split file with its --datamaps. Measures per path: IoI, IoR, CTR (simulator), coherence, \
+            validity, length; per method: the best of the K paths (reference semantics) and the top path, \
+            and diversity across tasks. Writes OUT/results.json and OUT/results.md.
+            """)
+
+    @Option(help: "Simulator checkpoint.") var simulator: String
+    @Option(help: "Directory with SPLIT.jsonl and catalog.json.") var tasks: String?
+    @Option(help: "Split to evaluate in --tasks: validation or test.") var split = "validation"
+    @Option(help: "An official ProRL split file (val or test layout), instead of --tasks.") var splitFile: String?
+    @Option(help: "The .datamaps of --split-file.") var datamaps: String?
+    @Option(name: .customLong("policy"), help: "A policy to evaluate, as NAME=CHECKPOINT (repeatable).")
+    var policies: [String] = []
+    @Option(help: "Baselines, comma-separated: random, popular, greedy, reference (the logged path), or 'none'.")
+    var baselines = "random,popular,greedy,reference"
+    @Option(help: "Beam counts K, comma-separated.") var beams = "1,5,10"
+    @Option(help: "Most items per path.") var maxItems = 10
+    @Option(help: "Evaluate only the first N tasks (0: all).") var limit = 0
+    @Option(help: "Synthetic world directory (world.json, synthetic.inter) for ground-truth measures.") var world: String?
+    @Option(help: "Output directory for results.json and results.md.") var out: String?
+    @Option(help: "Kernel threads (0: one per core).") var threads = 0
+
+    func validate() throws {
+        guard (tasks == nil) != (splitFile == nil) else { throw ValidationError("give exactly one of --tasks and --split-file") }
+        if splitFile != nil && datamaps == nil { throw ValidationError("--split-file needs --datamaps") }
+        guard ["validation", "test", "train"].contains(split) else {
+            throw ValidationError("--split: expected validation, test or train, found '\(split)'")
+        }
+        _ = try parsedBeams()
+        for p in policies where !p.contains("=") { throw ValidationError("--policy: expected NAME=CHECKPOINT, found '\(p)'") }
+        guard maxItems >= 1, limit >= 0 else { throw ValidationError("--max-items ≥ 1 and --limit ≥ 0 expected") }
+    }
+
+    func parsedBeams() throws -> [Int] {
+        let k = beams.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !k.isEmpty, k.allSatisfy({ ($0 ?? 0) >= 1 }) else {
+            throw ValidationError("--beams: expected positive integers separated by commas, found '\(beams)'")
+        }
+        return k.map { $0! }
+    }
+
+    func run() throws {
+        Kernels.threads = threads
+        let catalog: ItemCatalog, all: [ProactiveTask], popularitySource: [ProactiveTask]
+        if let tasks {
+            catalog = try ItemCatalog.read("\(tasks)/catalog.json")
+            all = try TaskFile.read("\(tasks)/\(split).jsonl", catalog: catalog)
+            let train = "\(tasks)/train.jsonl"
+            popularitySource = FileManager.default.fileExists(atPath: train) ? try TaskFile.read(train, catalog: catalog) : all
+        } else {
+            catalog = try ProRLDatamaps.catalog(datamaps!)
+            all = try TaskFile.read(splitFile!, catalog: catalog)
+            popularitySource = all
+        }
+        let sim = try Simulator.load(simulator)
+        var truth: (world: SyntheticWorld, log: InteractionLog)? = nil
+        if let world {
+            truth = (try SyntheticWorld.read("\(world)/world.json"),
+                     try RecBoleReader.readLog(inter: "\(world)/synthetic.inter", item: nil, order: .stable))
+        }
+        let evaluator = PathEvaluator(simulator: sim, catalog: catalog, maxItems: maxItems, world: truth)
+        var (kept, dropped) = evaluator.scorable(all)
+        if limit > 0 { kept = Array(kept.prefix(limit)) }
+        guard !kept.isEmpty else { throw DataError(file: tasks ?? splitFile!, "no task the simulator can score") }
+        print("evaluating on \(kept.count) \(split) tasks" + (dropped > 0 ? " (\(dropped) unknown to the simulator skipped)" : ""))
+        var plan = EvaluationPlan()
+        plan.policies = policies.map { p in
+            let parts = p.split(separator: "=", maxSplits: 1)
+            return (String(parts[0]), String(parts[1]))
+        }
+        plan.baselines = baselines == "none" ? [] : baselines.split(separator: ",").map { String($0) }
+        for b in plan.baselines where !EvaluationPlan.knownBaselines.contains(b) {
+            throw ValidationError("--baselines: unknown '\(b)' (known: \(EvaluationPlan.knownBaselines.joined(separator: ", ")), none)")
+        }
+        plan.beams = try parsedBeams()
+        plan.maxItems = maxItems
+        let table = try plan.run(tasks: kept, evaluator: evaluator,
+                                 popularity: EvaluationPlan.popularity(of: popularitySource, itemCount: catalog.itemCount),
+                                 split: split) { r in
+            print(String(format: "  %@ K=%d  IoI %.4f  IoR %.1f  CTR %.4f  length %.2f", r.method, r.beams, r.reference.ioi,
+                         r.reference.ior, r.reference.ctr, r.reference.length))
+            fflush(nil)
+        }
+        print("")
+        print(table.markdown)
+        if let out {
+            try table.write(to: out)
+            print("wrote \(out)/results.json and results.md")
+        }
+    }
+}
