@@ -1,10 +1,13 @@
 # ProRL engine — build, test and benchmark.
 #
-#   make demo    the main job (see README)
+#   make demo    the main job: the whole pipeline on the synthetic world
+#                (runs/demo/report.md)
 #   make test    every test: C kernels (OpenMP, ASan+UBSan, no OpenMP),
-#                the C-only library link, Swift tests, a plain `swift build`
+#                Swift tests, the C API and its example, a plain `swift build`
 #   make bench   kernel benchmarks (JSON lines) — see Benchmarks/README.md
-#   make lib     build/lib/libprorl_kernels.a + build/include/prorl_kernels.h
+#   make lib     build/lib/libprorl.so (C API) + libprorl_kernels.a, their
+#                headers in build/include, build/lib/pkgconfig/prorl.pc
+#   make install PREFIX=/usr/local   the same layout under PREFIX
 #
 # Everything installs what it needs (libomp-dev) on first use.
 
@@ -30,8 +33,8 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined
 # SwiftPM reads this to turn on OpenMP and -O3 for the kernels.
 export PRORL_OPENMP := 1
 
-.PHONY: all deps lib test test-kernels test-kernels-asan test-kernels-serial test-swift \
-        build-plain bench bench-kernels demo clean
+.PHONY: all deps lib install test test-kernels test-kernels-asan test-kernels-serial test-swift \
+        test-capi build-plain bench bench-kernels demo clean
 
 all: lib
 	$(SWIFT) build -c release
@@ -49,9 +52,35 @@ $(BUILD)/.deps:
 	fi
 	@touch $@
 
-# ---- C library ----------------------------------------------------------
+# ---- C libraries ----------------------------------------------------------
 
-lib: $(BUILD)/lib/libprorl_kernels.a $(BUILD)/include/prorl_kernels.h
+PREFIX ?= /usr/local
+lib: $(BUILD)/lib/libprorl_kernels.a $(BUILD)/include/prorl_kernels.h \
+     $(BUILD)/lib/libprorl.so $(BUILD)/include/prorl.h $(BUILD)/lib/pkgconfig/prorl.pc
+
+# The C API is a Swift library product (it carries the engine); SwiftPM
+# names it after the product, we install it as libprorl.so (no SONAME, so
+# the file name is what programs record).
+$(BUILD)/lib/libprorl.so: $(wildcard Sources/*/*.swift Sources/*/*/*.swift Sources/CProRLAPI/*.c Sources/CProRLAPI/include/*.h) $(KERNEL_DEPS) | deps
+	@mkdir -p $(BUILD)/lib
+	$(SWIFT) build -c release --product prorl-embed
+	cp .build/release/libprorl-embed.so $@
+
+$(BUILD)/include/prorl.h: Sources/CProRLAPI/include/prorl.h
+	@mkdir -p $(BUILD)/include
+	cp $< $@
+
+$(BUILD)/lib/pkgconfig/prorl.pc: Makefile
+	@mkdir -p $(BUILD)/lib/pkgconfig
+	@printf 'prefix=%s\nincludedir=$${prefix}/include\nlibdir=$${prefix}/lib\n\nName: prorl\nDescription: ProRL proactive recommendation engine (C API)\nVersion: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -Wl,-rpath,$${libdir} -lprorl\n' \
+	  "$(abspath $(BUILD))" "$$(sed -n 's/.*version = "\(.*\)".*/\1/p' Sources/ProRL/ProRL.swift)" > $@
+
+install: lib
+	install -d $(PREFIX)/include $(PREFIX)/lib/pkgconfig
+	install -m 644 $(BUILD)/include/prorl.h $(BUILD)/include/prorl_kernels.h $(PREFIX)/include/
+	install -m 755 $(BUILD)/lib/libprorl.so $(PREFIX)/lib/
+	install -m 644 $(BUILD)/lib/libprorl_kernels.a $(PREFIX)/lib/
+	sed 's|^prefix=.*|prefix=$(PREFIX)|' $(BUILD)/lib/pkgconfig/prorl.pc > $(PREFIX)/lib/pkgconfig/prorl.pc
 
 $(BUILD)/lib/libprorl_kernels.a: $(KERNEL_DEPS) | deps
 	@mkdir -p $(BUILD)/obj $(BUILD)/lib
@@ -65,7 +94,7 @@ $(BUILD)/include/prorl_kernels.h: CKernels/include/prorl_kernels.h
 
 # ---- tests --------------------------------------------------------------
 
-test: test-kernels test-kernels-asan test-kernels-serial test-swift build-plain
+test: test-kernels test-kernels-asan test-kernels-serial test-swift test-capi build-plain
 	@echo "all tests passed"
 
 # C-only: the test program links the static library and nothing else.
@@ -101,6 +130,29 @@ test-kernels-serial: $(BUILD)/kernel_tests_serial
 test-swift: deps
 	$(SWIFT) test -c release
 
+# The C API with the system C compiler: the header compiles as strict C99 and
+# as C++; the error-status tests and the example run against a small run
+# made by `prorl demo --quick`.
+CAPI_RUN := $(BUILD)/capi-run
+CC_SYS ?= cc
+$(BUILD)/capi_tests: Tests/CAPITests/capi_tests.c lib
+	$(CC_SYS) -std=c99 -Wall -Wextra -Werror -pedantic -I$(BUILD)/include $< -L$(BUILD)/lib -Wl,-rpath,$(abspath $(BUILD)/lib) -lprorl -lm -o $@
+$(BUILD)/guide: Examples/c/guide.c lib
+	$(CC_SYS) -std=c99 -Wall -Wextra -Werror -pedantic $$(PKG_CONFIG_PATH=$(BUILD)/lib/pkgconfig pkg-config --cflags prorl 2>/dev/null || echo -I$(BUILD)/include) \
+	  $< -L$(BUILD)/lib -Wl,-rpath,$(abspath $(BUILD)/lib) -lprorl -lm -o $@
+
+test-capi: $(BUILD)/capi_tests $(BUILD)/guide
+	echo '#include "prorl.h"' | $(KCC) -x c++ -std=c++11 -Wall -Wextra -Werror -pedantic -fsyntax-only -I$(BUILD)/include -
+	rm -rf $(CAPI_RUN) && mkdir -p $(CAPI_RUN)/scratch
+	$(SWIFT) build -c release --product prorl
+	.build/release/prorl demo --quick --out $(CAPI_RUN)/demo > $(CAPI_RUN)/demo.log
+	$(BUILD)/capi_tests $(CAPI_RUN)/demo/prorl $(CAPI_RUN)/scratch
+	@ids=$$(head -1 $(CAPI_RUN)/demo/tasks/test.jsonl | python3 -c 'import json,sys; t=json.loads(sys.stdin.readline()); print(t["proc_path"][-1], *t["inters"])'); \
+	  $(BUILD)/guide $(CAPI_RUN)/demo/prorl $$ids | tee $(CAPI_RUN)/guide.out; \
+	  grep -q '3 paths toward' $(CAPI_RUN)/guide.out && grep -q 'step 1 ' $(CAPI_RUN)/guide.out \
+	  || { echo "the example's output is not what it should be"; exit 1; }
+	@$(BUILD)/guide /nonexistent 1 2 2>&1 | grep -q 'PRORL_ERR_NOT_FOUND' || { echo "the example should report a missing run"; exit 1; }
+
 # The package must also build as a plain dependency would: no OpenMP, no
 # unsafe flags.
 build-plain:
@@ -119,7 +171,11 @@ bench: bench-kernels
 
 # ---- main job -----------------------------------------------------------
 
-demo: bench
+# The whole pipeline on the embedded synthetic world, into runs/demo.
+demo: deps
+	$(SWIFT) build -c release --product prorl
+	rm -rf runs/demo
+	.build/release/prorl demo --out runs/demo
 
 clean:
 	rm -rf $(BUILD) .build .build-plain

@@ -27,6 +27,8 @@ let package = Package(
     products: [
         .library(name: "ProRL", targets: ["ProRL"]),
         .executable(name: "prorl", targets: ["ProRLCLI"]),
+        // libprorl.so: the C embedding API (header: Sources/CProRLAPI/include/prorl.h)
+        .library(name: "prorl-embed", type: .dynamic, targets: ["ProRLCAPI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
@@ -54,6 +56,16 @@ let package = Package(
         ),
 
         // MARK: Interfaces
+        .target(
+            name: "CProRLAPI",
+            path: "Sources/CProRLAPI",
+            publicHeadersPath: "include"
+        ),
+        .target(
+            name: "ProRLCAPI",
+            dependencies: ["ProRL", "CProRLAPI"],
+            path: "Sources/ProRLCAPI"
+        ),
         .executableTarget(
             name: "ProRLCLI",
             dependencies: [

@@ -39,7 +39,8 @@ extern "C" {
 /* Threads and SIMD level                                             */
 /* ------------------------------------------------------------------ */
 
-/** Number of threads kernels use; n <= 0 means one per core. */
+/** Number of threads the calling thread's kernel calls use; n <= 0 means one
+ * per core. The setting belongs to the calling thread. */
 void pk_set_num_threads(int n);
 int pk_get_num_threads(void);
 /** 1 when the library was built with OpenMP, 0 otherwise. */

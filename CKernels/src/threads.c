@@ -5,7 +5,9 @@
 
 #include <stdatomic.h>
 
-static atomic_int g_threads = 0;   /* 0: not set yet → one per core */
+/* Per calling thread, so embedders can give each handle its own count
+ * (0: not set yet → one per core). */
+static _Thread_local int g_threads = 0;
 static atomic_int g_simd = -1;     /* -1: not chosen yet → best supported */
 
 static int cores(void) {
@@ -19,16 +21,15 @@ static int cores(void) {
 
 void pk_set_num_threads(int n) {
 #ifdef _OPENMP
-    atomic_store(&g_threads, n > 0 ? n : cores());
+    g_threads = n > 0 ? n : cores();
 #else
     (void)n;
-    atomic_store(&g_threads, 1);
+    g_threads = 1;
 #endif
 }
 
 int pk_get_num_threads(void) {
-    int n = atomic_load(&g_threads);
-    return n > 0 ? n : cores();
+    return g_threads > 0 ? g_threads : cores();
 }
 
 int pk_openmp_enabled(void) {

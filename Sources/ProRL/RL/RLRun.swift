@@ -39,7 +39,7 @@ public final class RLRun {
     }
 
     public let directory: String
-    public let config: Config
+    public private(set) var config: Config
 
     public var configPath: String { "\(directory)/config.json" }
     public var metricsPath: String { "\(directory)/metrics.jsonl" }
@@ -53,9 +53,19 @@ public final class RLRun {
         self.config = config
     }
 
-    /// Starts a run in a new (or empty) directory and saves its config.
-    public static func create(_ directory: String, config: Config) throws -> RLRun {
-        try config.settings.validate()
+    /// Starts a run in a new (or empty) directory and saves its config
+    /// (input paths made absolute, so the run opens from anywhere).
+    public static func create(_ directory: String, config given: Config) throws -> RLRun {
+        try given.settings.validate()
+        var config = given
+        func absolute(_ p: String) -> String {
+            URL(fileURLWithPath: p, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL.path
+        }
+        config.inputs.tasks = absolute(config.inputs.tasks)
+        config.inputs.simulator = absolute(config.inputs.simulator)
+        config.inputs.policy = absolute(config.inputs.policy)
+        config.inputs.world = config.inputs.world.map(absolute)
+        config.inputs.worldLog = config.inputs.worldLog.map(absolute)
         let fm = FileManager.default
         if let entries = try? fm.contentsOfDirectory(atPath: directory), !entries.isEmpty {
             throw DataError(file: directory, "already holds a run (use --resume to continue it, or another directory)")
@@ -65,6 +75,14 @@ public final class RLRun {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(try encoder.encode(config), to: run.configPath)
         return run
+    }
+
+    /// Raises the configured number of steps (rewriting config.json).
+    func setSteps(_ steps: Int) throws {
+        config.settings.steps = steps
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try encoder.encode(config), to: configPath)
     }
 
     /// Opens an existing run to resume it.
@@ -89,72 +107,13 @@ public final class RLRun {
     }
 
     /// Trains until `settings.steps`, resuming from the last checkpoint when
-    /// one exists. Returns the best validation result.
+    /// one exists. Returns the best validation result of this session.
     @discardableResult
     public func train(progress: (Progress) -> Void = { _ in }) throws -> MethodResult? {
-        let s = config.settings, inputs = config.inputs
-        let catalog = try ItemCatalog.read("\(inputs.tasks)/catalog.json")
-        let simulator = try Simulator.load(inputs.simulator)
-        let pretrained = try Policy.load(inputs.policy)
-        var world: (world: SyntheticWorld, log: InteractionLog)? = nil
-        if let w = inputs.world, let l = inputs.worldLog {
-            world = (try SyntheticWorld.read(w), try RecBoleReader.readLog(inter: l, item: nil, order: .stable))
-        }
-        let evaluator = PathEvaluator(simulator: simulator, catalog: catalog, maxItems: s.maxItems, world: world)
-        let (train, droppedTrain) = evaluator.scorable(try TaskFile.read("\(inputs.tasks)/train.jsonl", catalog: catalog))
-        let (validation, _) = evaluator.scorable(try TaskFile.read("\(inputs.tasks)/validation.jsonl", catalog: catalog))
-        if droppedTrain > 0 && train.isEmpty {
-            throw DataError(file: inputs.tasks, "no training task is known to the simulator")
-        }
-        let resuming = FileManager.default.fileExists(atPath: statePath)
-        // the trained policy is its own copy; `pretrained` stays frozen
-        let policy = try Policy.load(resuming ? lastPolicyPath : inputs.policy)
-        let trainer = try RLTrainer(policy: policy, reference: pretrained.model, simulator: simulator, catalog: catalog,
-                                    train: train, settings: s)
-        var best = -Double.infinity
-        var bestResult: MethodResult? = nil
-        if resuming {
-            try trainer.restoreState(statePath)
-            let done = trainer.step
-            // keep the log lines up to the checkpoint; the best score so far
-            for line in (try? String(contentsOfFile: validationPath, encoding: .utf8))?.split(separator: "\n") ?? [] {
-                guard let step = JSONLinesWriter.step(of: String(line)), step <= done,
-                      let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                      let score = object["selection"] as? Double else { continue }
-                best = max(best, score)
-            }
-        }
-        // lines up to the checkpoint stay (none when starting over)
-        let keep: (String) -> Bool = { (JSONLinesWriter.step(of: $0) ?? Int.max) <= trainer.step }
-        let metrics = try JSONLinesWriter(path: metricsPath, keeping: keep)
-        let validations = try JSONLinesWriter(path: validationPath, keeping: keep)
-        var options = s.decoding
-        options.constrained = true
-        while trainer.step < s.steps {
-            let log = trainer.runStep()
-            try metrics.append(log.json)
-            var result: MethodResult? = nil, improved = false
-            let step = trainer.step
-            if (s.evaluateEvery > 0 && step % s.evaluateEvery == 0) || step == s.steps, !validation.isEmpty {
-                let candidates = PathGenerators.beams(policy: policy, tasks: validation, beams: s.selectionBeams, options: options)
-                let r = evaluator.summarise(method: s.algorithm.rawValue, beams: s.selectionBeams,
-                                            scores: evaluator.score(candidates, tasks: validation))
-                result = r
-                improved = r.reference.ioi > best
-                if improved {
-                    best = r.reference.ioi
-                    bestResult = r
-                    try policy.save(to: bestPolicyPath, extra: ["rl_step": String(step)])
-                }
-                try validations.append(Self.validationLine(step: step, result: r, improved: improved))
-            }
-            if step % max(s.checkpointEvery, 1) == 0 || step == s.steps {
-                try trainer.saveState(policyPath: lastPolicyPath, statePath: statePath)
-            }
-            progress(Progress(log: log, validation: result, improved: improved, totalSteps: s.steps))
-        }
-        if !FileManager.default.fileExists(atPath: bestPolicyPath) { try policy.save(to: bestPolicyPath) }
-        return bestResult
+        let session = try RLSession(run: self)
+        while !session.finished { progress(try session.step()) }
+        try session.finish()
+        return session.bestResult
     }
 
     static func validationLine(step: Int, result r: MethodResult, improved: Bool) -> String {
@@ -163,5 +122,101 @@ public final class RLRun {
                       + "\"length\":%.4g,\"diversity\":%.4g,\"beams\":%d,\"tasks\":%d,\"best\":%@}",
                       step, m.ioi, m.ioi, m.ior, m.ctr, m.coherence, m.length, m.diversity, r.beams, r.tasks,
                       improved ? "true" : "false")
+    }
+}
+
+/// A run opened for training, step by step: its inputs loaded, its state
+/// resumed from the last checkpoint when there is one. Each ``step()``
+/// appends to the metrics, evaluates and checkpoints as the settings say.
+public final class RLSession {
+    public let run: RLRun
+    public let trainer: RLTrainer
+    public let evaluator: PathEvaluator
+    public let validation: [ProactiveTask]
+    public private(set) var bestResult: MethodResult? = nil
+    private var best = -Double.infinity
+    private let metrics: JSONLinesWriter, validations: JSONLinesWriter
+
+    public init(run: RLRun) throws {
+        self.run = run
+        let s = run.config.settings, inputs = run.config.inputs
+        let catalog = try ItemCatalog.read("\(inputs.tasks)/catalog.json")
+        let simulator = try Simulator.load(inputs.simulator)
+        let pretrained = try Policy.load(inputs.policy)
+        var world: (world: SyntheticWorld, log: InteractionLog)? = nil
+        if let w = inputs.world, let l = inputs.worldLog {
+            world = (try SyntheticWorld.read(w), try RecBoleReader.readLog(inter: l, item: nil, order: .stable))
+        }
+        evaluator = PathEvaluator(simulator: simulator, catalog: catalog, maxItems: s.maxItems, world: world)
+        let (train, _) = evaluator.scorable(try TaskFile.read("\(inputs.tasks)/train.jsonl", catalog: catalog))
+        (validation, _) = evaluator.scorable(try TaskFile.read("\(inputs.tasks)/validation.jsonl", catalog: catalog))
+        guard !train.isEmpty else { throw DataError(file: inputs.tasks, "no training task is known to the simulator") }
+        let resuming = FileManager.default.fileExists(atPath: run.statePath)
+        // the trained policy is its own copy; `pretrained` stays frozen
+        let policy = try Policy.load(resuming ? run.lastPolicyPath : inputs.policy)
+        trainer = try RLTrainer(policy: policy, reference: pretrained.model, simulator: simulator, catalog: catalog,
+                                train: train, settings: s)
+        if resuming {
+            try trainer.restoreState(run.statePath)
+            for line in (try? String(contentsOfFile: run.validationPath, encoding: .utf8))?.split(separator: "\n") ?? [] {
+                guard let step = JSONLinesWriter.step(of: String(line)), step <= trainer.step,
+                      let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                      let score = object["selection"] as? Double else { continue }
+                best = max(best, score)
+            }
+        }
+        // lines up to the checkpoint stay (none when starting over)
+        let done = trainer.step
+        let keep: (String) -> Bool = { (JSONLinesWriter.step(of: $0) ?? Int.max) <= done }
+        metrics = try JSONLinesWriter(path: run.metricsPath, keeping: keep)
+        validations = try JSONLinesWriter(path: run.validationPath, keeping: keep)
+    }
+
+    /// Whether the configured number of steps is done.
+    public var finished: Bool { trainer.step >= run.config.settings.steps }
+
+    /// Makes room for `n` more steps: raises the run's configured total
+    /// when fewer remain (the learning-rate schedule is constant after its
+    /// warm-up, so only the count changes).
+    public func extend(by n: Int) throws {
+        if trainer.step + n > run.config.settings.steps { try run.setSteps(trainer.step + n) }
+    }
+
+    /// One RL step, then the validation and checkpoint it is due for.
+    public func step() throws -> RLRun.Progress {
+        let s = run.config.settings
+        let log = trainer.runStep()
+        try metrics.append(log.json)
+        var result: MethodResult? = nil, improved = false
+        let step = trainer.step
+        if (s.evaluateEvery > 0 && step % s.evaluateEvery == 0) || step == s.steps, !validation.isEmpty {
+            var options = s.decoding
+            options.constrained = true
+            let candidates = PathGenerators.beams(policy: trainer.policy, tasks: validation, beams: s.selectionBeams,
+                                                  options: options)
+            let r = evaluator.summarise(method: s.algorithm.rawValue, beams: s.selectionBeams,
+                                        scores: evaluator.score(candidates, tasks: validation))
+            result = r
+            improved = r.reference.ioi > best
+            if improved {
+                best = r.reference.ioi
+                bestResult = r
+                try trainer.policy.save(to: run.bestPolicyPath, extra: ["rl_step": String(step)])
+            }
+            try validations.append(RLRun.validationLine(step: step, result: r, improved: improved))
+        }
+        if step % max(s.checkpointEvery, 1) == 0 || step == s.steps { try save() }
+        return RLRun.Progress(log: log, validation: result, improved: improved, totalSteps: s.steps)
+    }
+
+    /// Writes the resumable state (latest policy, optimiser, centering) now.
+    public func save() throws {
+        try trainer.saveState(policyPath: run.lastPolicyPath, statePath: run.statePath)
+    }
+
+    /// Ends a session: without any validation, the latest policy is the best.
+    public func finish() throws {
+        try save()
+        if !FileManager.default.fileExists(atPath: run.bestPolicyPath) { try trainer.policy.save(to: run.bestPolicyPath) }
     }
 }

@@ -1,0 +1,405 @@
+import CProRLAPI
+import Foundation
+import ProRL
+
+// The C embedding API (prorl.h), implemented over the Swift engine. Every
+// entry point validates its arguments before the engine sees them, turns
+// every error into a status and a thread-local message, and never lets a
+// Swift error or trap cross into C.
+
+// MARK: Errors
+
+/// A failure with its C status.
+struct APIError: Error {
+    let status: prorl_status
+    let message: String
+    init(_ status: prorl_status, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+}
+
+/// Runs `body`; errors become a status and the thread's last-error message.
+func guarded(_ body: () throws -> Void) -> prorl_status {
+    do {
+        try body()
+        prorl_set_last_error("")
+        return PRORL_OK
+    } catch let e as APIError {
+        prorl_set_last_error(e.message)
+        return e.status
+    } catch let e as DataError {
+        prorl_set_last_error(e.description)
+        return PRORL_ERR_BAD_FILE
+    } catch {
+        prorl_set_last_error("\(error)")
+        return PRORL_ERR_INTERNAL
+    }
+}
+
+func string(_ p: UnsafePointer<CChar>?, _ what: String) throws -> String {
+    guard let p else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "\(what) is NULL") }
+    return String(cString: p)
+}
+
+func existing(_ path: String, _ what: String) throws -> String {
+    guard FileManager.default.fileExists(atPath: path) else { throw APIError(PRORL_ERR_NOT_FOUND, "\(what) \(path): no such file") }
+    return path
+}
+
+func checked<T>(_ handle: OpaquePointer?, _ what: String, as: T.Type) throws -> T where T: AnyObject {
+    guard let handle else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "\(what) is NULL") }
+    return Unmanaged<T>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+}
+
+func threadCount(_ params: UnsafePointer<prorl_model_params>?) throws -> Int {
+    guard let params else { return 0 }
+    guard params.pointee.struct_size >= MemoryLayout<prorl_model_params>.size else {
+        throw APIError(PRORL_ERR_INVALID_ARGUMENT, "params.struct_size \(params.pointee.struct_size): fill params with prorl_model_default_params()")
+    }
+    guard params.pointee.n_threads >= 0 else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "n_threads must be ≥ 0") }
+    return Int(params.pointee.n_threads)
+}
+
+// MARK: Model
+
+/// A loaded policy, simulator and catalogue, with C copies of every item's
+/// id and title (owned here, freed with the model).
+final class Model {
+    let policy: Policy
+    let simulator: Simulator
+    let catalog: ItemCatalog
+    var threads: Int
+    private let ids: [UnsafeMutablePointer<CChar>]
+    private let titles: [UnsafeMutablePointer<CChar>]
+    private var decoder: (prompts: Int, rows: Int, length: Int, steps: Int, decoder: T5Decoder)? = nil
+
+    init(policyPath: String, simulatorPath: String, catalogPath: String?, threads: Int) throws {
+        let policy: Policy, simulator: Simulator
+        do { policy = try Policy.load(try existing(policyPath, "policy")) } catch let e as DataError {
+            throw APIError(PRORL_ERR_BAD_FILE, e.description)
+        }
+        do { simulator = try Simulator.load(try existing(simulatorPath, "simulator")) } catch let e as DataError {
+            throw APIError(PRORL_ERR_BAD_FILE, e.description)
+        }
+        var catalog = ItemCatalog()
+        if let catalogPath {
+            catalog = try ItemCatalog.read(try existing(catalogPath, "catalogue"))
+            guard catalog.rawIDs == policy.itemIDs else {
+                throw APIError(PRORL_ERR_INCOMPATIBLE, "catalogue \(catalogPath) and policy \(policyPath) name different items")
+            }
+        } else {
+            for id in policy.itemIDs.dropFirst() { catalog.add(id) }
+        }
+        guard simulator.rows(for: catalog).dropFirst().contains(where: { $0 != nil }) else {
+            throw APIError(PRORL_ERR_INCOMPATIBLE, "simulator \(simulatorPath) knows none of the policy's items")
+        }
+        self.policy = policy
+        self.simulator = simulator
+        self.catalog = catalog
+        self.threads = threads
+        ids = catalog.rawIDs.map { strdup($0)! }
+        titles = (0..<catalog.vocabularySize).map { strdup(catalog.displayName(Int32($0)))! }
+    }
+
+    deinit {
+        for p in ids + titles { free(p) }
+    }
+
+    func dense(_ p: UnsafePointer<CChar>?, _ what: String) throws -> Int32 {
+        let raw = try string(p, what)
+        guard let d = catalog.dense(raw) else { throw APIError(PRORL_ERR_UNKNOWN_ITEM, "\(what): unknown item id '\(raw)'") }
+        return d
+    }
+
+    func items(_ list: UnsafePointer<UnsafePointer<CChar>?>?, _ n: Int, _ what: String) throws -> [Int32] {
+        guard n == 0 || list != nil else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "\(what) is NULL with \(n) items") }
+        return try (0..<n).map { try dense(list![$0], "\(what)[\($0)]") }
+    }
+
+    func id(_ dense: Int32) -> UnsafePointer<CChar> { UnsafePointer(ids[Int(dense)]) }
+    func title(_ dense: Int32) -> UnsafePointer<CChar> { UnsafePointer(titles[Int(dense)]) }
+
+    /// A decoder large enough for the request (kept between calls).
+    func decoder(prompts: Int, rows: Int, encoderLength: Int, steps: Int) -> T5Decoder {
+        if let d = decoder, d.prompts >= prompts, d.rows >= rows, d.length >= encoderLength, d.steps >= steps { return d.decoder }
+        let made = T5Decoder(model: policy.model, maxPrompts: prompts, maxRows: rows, encoderLength: encoderLength, maxSteps: steps)
+        decoder = (prompts, rows, encoderLength, steps, made)
+        return made
+    }
+}
+
+@_cdecl("prorl_version")
+public func capiVersion() -> UnsafePointer<CChar> { versionString }
+
+nonisolated(unsafe) private let versionString: UnsafePointer<CChar> = UnsafePointer(strdup(ProRL.version)!)
+
+@_cdecl("prorl_model_default_params")
+public func capiModelDefaultParams(_ params: UnsafeMutablePointer<prorl_model_params>?) {
+    guard let params else { return }
+    params.pointee = prorl_model_params(struct_size: MemoryLayout<prorl_model_params>.size, n_threads: 0)
+}
+
+func storeHandle<T: AnyObject>(_ object: T, _ out: UnsafeMutablePointer<OpaquePointer?>) {
+    out.pointee = OpaquePointer(Unmanaged.passRetained(object).toOpaque())
+}
+
+@_cdecl("prorl_model_load")
+public func capiModelLoad(_ policy: UnsafePointer<CChar>?, _ simulator: UnsafePointer<CChar>?, _ catalog: UnsafePointer<CChar>?,
+                          _ params: UnsafePointer<prorl_model_params>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> prorl_status {
+    guarded {
+        guard let out else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "out is NULL") }
+        out.pointee = nil
+        let model = try Model(policyPath: try string(policy, "policy_path"), simulatorPath: try string(simulator, "simulator_path"),
+                              catalogPath: catalog.map { String(cString: $0) }, threads: try threadCount(params))
+        storeHandle(model, out)
+    }
+}
+
+@_cdecl("prorl_model_load_run")
+public func capiModelLoadRun(_ dir: UnsafePointer<CChar>?, _ params: UnsafePointer<prorl_model_params>?,
+                             _ out: UnsafeMutablePointer<OpaquePointer?>?) -> prorl_status {
+    guarded {
+        guard let out else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "out is NULL") }
+        out.pointee = nil
+        let path = try string(dir, "run_dir")
+        _ = try existing(path, "run directory")
+        let run: RLRun
+        do { run = try RLRun.open(path) } catch let e as DataError {
+            throw APIError(FileManager.default.fileExists(atPath: "\(path)/config.json") ? PRORL_ERR_BAD_FILE : PRORL_ERR_NOT_FOUND,
+                           e.description)
+        }
+        let catalog = "\(run.config.inputs.tasks)/catalog.json"
+        let model = try Model(policyPath: run.bestPolicyPath, simulatorPath: run.config.inputs.simulator,
+                              catalogPath: FileManager.default.fileExists(atPath: catalog) ? catalog : nil,
+                              threads: try threadCount(params))
+        storeHandle(model, out)
+    }
+}
+
+@_cdecl("prorl_model_free")
+public func capiModelFree(_ model: OpaquePointer?) {
+    guard let model else { return }
+    Unmanaged<Model>.fromOpaque(UnsafeRawPointer(model)).release()
+}
+
+@_cdecl("prorl_model_set_threads")
+public func capiModelSetThreads(_ model: OpaquePointer?, _ n: Int32) -> prorl_status {
+    guarded {
+        let m = try checked(model, "model", as: Model.self)
+        guard n >= 0 else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "n_threads must be ≥ 0, found \(n)") }
+        m.threads = Int(n)
+    }
+}
+
+@_cdecl("prorl_model_item_count")
+public func capiModelItemCount(_ model: OpaquePointer?, _ count: UnsafeMutablePointer<Int>?) -> prorl_status {
+    guarded {
+        let m = try checked(model, "model", as: Model.self)
+        guard let count else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "count is NULL") }
+        count.pointee = m.catalog.itemCount
+    }
+}
+
+@_cdecl("prorl_model_item_id")
+public func capiModelItemID(_ model: OpaquePointer?, _ index: Int, _ out: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> prorl_status {
+    guarded {
+        let m = try checked(model, "model", as: Model.self)
+        guard let out else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "item_id is NULL") }
+        guard index < m.catalog.itemCount else {
+            throw APIError(PRORL_ERR_INVALID_ARGUMENT, "index \(index) outside 0..<\(m.catalog.itemCount)")
+        }
+        out.pointee = m.id(Int32(index + 1))
+    }
+}
+
+@_cdecl("prorl_model_item_title")
+public func capiModelItemTitle(_ model: OpaquePointer?, _ item: UnsafePointer<CChar>?,
+                               _ out: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> prorl_status {
+    guarded {
+        let m = try checked(model, "model", as: Model.self)
+        guard let out else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "title is NULL") }
+        out.pointee = m.title(try m.dense(item, "item_id"))
+    }
+}
+
+// MARK: Generating and scoring
+
+@_cdecl("prorl_generate_default_params")
+public func capiGenerateDefaultParams(_ params: UnsafeMutablePointer<prorl_generate_params>?) {
+    guard let params else { return }
+    params.pointee = prorl_generate_params(struct_size: MemoryLayout<prorl_generate_params>.size, decoding: PRORL_DECODE_BEAM,
+                                           n_paths: 3, max_items: 10, constrained: 1, temperature: 1, top_k: 0, top_p: 1,
+                                           seed: 7)
+}
+
+@_cdecl("prorl_generate")
+public func capiGenerate(_ model: OpaquePointer?, _ history: UnsafePointer<UnsafePointer<CChar>?>?, _ nHistory: Int,
+                         _ target: UnsafePointer<CChar>?, _ params: UnsafePointer<prorl_generate_params>?,
+                         _ items: UnsafeMutablePointer<UnsafePointer<CChar>?>?, _ itemsCapacity: Int,
+                         _ pathLengths: UnsafeMutablePointer<Int>?, _ pathScores: UnsafeMutablePointer<Float>?,
+                         _ nPaths: UnsafeMutablePointer<Int>?, _ itemsNeeded: UnsafeMutablePointer<Int>?) -> prorl_status {
+    guarded {
+        let m = try checked(model, "model", as: Model.self)
+        var p = prorl_generate_params()
+        capiGenerateDefaultParams(&p)
+        if let params {
+            guard params.pointee.struct_size >= MemoryLayout<prorl_generate_params>.size else {
+                throw APIError(PRORL_ERR_INVALID_ARGUMENT, "params.struct_size \(params.pointee.struct_size): fill params with prorl_generate_default_params()")
+            }
+            p = params.pointee
+        }
+        guard p.n_paths >= 1, p.n_paths <= 64 else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "n_paths must be in 1...64, found \(p.n_paths)") }
+        guard p.max_items >= 1, p.max_items <= 50 else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "max_items must be in 1...50, found \(p.max_items)") }
+        guard p.decoding == PRORL_DECODE_BEAM || p.decoding == PRORL_DECODE_SAMPLE else {
+            throw APIError(PRORL_ERR_INVALID_ARGUMENT, "decoding must be PRORL_DECODE_BEAM or PRORL_DECODE_SAMPLE")
+        }
+        guard p.temperature > 0, p.top_k >= 0, p.top_p > 0, p.top_p <= 1 else {
+            throw APIError(PRORL_ERR_INVALID_ARGUMENT, "temperature > 0, top_k ≥ 0 and top_p in (0, 1] expected")
+        }
+        guard let pathLengths, let nPaths else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "path_lengths and n_paths must not be NULL") }
+        guard nHistory >= 1 else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "the history is empty") }
+        let hist = try m.items(history, nHistory, "history")
+        let tgt = try m.dense(target, "target")
+        Kernels.threads = m.threads
+        var options = DecodingOptions()
+        options.maxItems = Int(p.max_items)
+        options.constrained = p.constrained != 0
+        options.temperature = p.temperature
+        options.topK = Int(p.top_k)
+        options.topP = p.top_p
+        options.seed = p.seed
+        let k = Int(p.n_paths)
+        let encoder = m.policy.encoderTokens(history: hist, target: tgt)
+        let decoder = m.decoder(prompts: 1, rows: k, encoderLength: encoder.count, steps: m.policy.decoderLength(maxItems: options.maxItems))
+        let decoding = PathDecoding(decoder: decoder, tokenizer: m.policy.tokenizer)
+        let decoded = p.decoding == PRORL_DECODE_BEAM
+            ? decoding.beamSearch(prompts: [encoder], beams: k, options: options)[0]
+            : decoding.sample(prompts: [encoder], samplesPerPrompt: k, options: options)
+        let paths = decoded.map { Rollout(tokens: $0.tokens, tokenizer: m.policy.tokenizer, maxItems: options.maxItems).items }
+        let needed = paths.reduce(0) { $0 + $1.count }
+        nPaths.pointee = paths.count
+        itemsNeeded?.pointee = needed
+        for (i, path) in paths.enumerated() {
+            pathLengths[i] = path.count
+            pathScores?[i] = p.decoding == PRORL_DECODE_BEAM ? decoded[i].score : decoded[i].logProb
+        }
+        guard needed <= itemsCapacity else {
+            throw APIError(PRORL_ERR_BUFFER_TOO_SMALL, "items_capacity \(itemsCapacity): the paths need \(needed) items")
+        }
+        guard needed == 0 || items != nil else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "items is NULL") }
+        var n = 0
+        for path in paths {
+            for item in path {
+                items![n] = item.map { m.id($0) }  // NULL for an invalid item (unconstrained decoding only)
+                n += 1
+            }
+        }
+    }
+}
+
+@_cdecl("prorl_score_path")
+public func capiScorePath(_ model: OpaquePointer?, _ history: UnsafePointer<UnsafePointer<CChar>?>?, _ nHistory: Int,
+                          _ target: UnsafePointer<CChar>?, _ path: UnsafePointer<UnsafePointer<CChar>?>?, _ nPath: Int,
+                          _ steps: UnsafeMutablePointer<prorl_step_score>?, _ stepsCapacity: Int,
+                          _ total: UnsafeMutablePointer<prorl_path_score>?) -> prorl_status {
+    guarded {
+        let m = try checked(model, "model", as: Model.self)
+        guard nHistory >= 1 else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "the history is empty") }
+        guard nPath <= m.simulator.model.config.maxLength - 1 else {
+            throw APIError(PRORL_ERR_INVALID_ARGUMENT, "a path of \(nPath) items is longer than the simulator reads")
+        }
+        guard steps == nil || stepsCapacity >= nPath + 1 else {
+            throw APIError(PRORL_ERR_BUFFER_TOO_SMALL, "steps_capacity \(stepsCapacity): a path of \(nPath) items needs \(nPath + 1)")
+        }
+        let hist = try m.items(history, nHistory, "history"), items = try m.items(path, nPath, "path")
+        let tgt = try m.dense(target, "target")
+        let rows = m.simulator.rows(for: m.catalog)
+        for (what, list) in [("history", hist), ("path", items), ("target", [tgt])] {
+            for d in list where rows[Int(d)] == nil {
+                throw APIError(PRORL_ERR_UNKNOWN_ITEM, "\(what): the simulator does not know item '\(m.catalog.raw(d))'")
+            }
+        }
+        Kernels.threads = m.threads
+        let e = try PathExplanation.explain(path: items, history: hist, target: tgt, policy: m.policy, simulator: m.simulator,
+                                            catalog: m.catalog)
+        if let steps {
+            for (i, s) in e.steps.enumerated() {
+                steps[i] = prorl_step_score(ctr: s.ctr ?? .nan, log_p_target: s.logProbTarget, rank_target: Int64(s.rankTarget),
+                                            policy_log_prob: s.policyLogProb ?? .nan)
+            }
+        }
+        total?.pointee = prorl_path_score(ioi: e.ioi, ior: Double(e.ior), mean_ctr: e.meanCTR)
+    }
+}
+
+// MARK: Training
+
+final class Trainer {
+    let session: RLSession
+    var threads: Int
+    init(session: RLSession, threads: Int) {
+        self.session = session
+        self.threads = threads
+    }
+}
+
+@_cdecl("prorl_trainer_open")
+public func capiTrainerOpen(_ dir: UnsafePointer<CChar>?, _ params: UnsafePointer<prorl_model_params>?,
+                            _ out: UnsafeMutablePointer<OpaquePointer?>?) -> prorl_status {
+    guarded {
+        guard let out else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "out is NULL") }
+        out.pointee = nil
+        let path = try string(dir, "run_dir")
+        _ = try existing("\(path)/config.json", "run config")
+        let threads = try threadCount(params)
+        Kernels.threads = threads
+        let session = try RLSession(run: try RLRun.open(path))
+        storeHandle(Trainer(session: session, threads: threads), out)
+    }
+}
+
+@_cdecl("prorl_trainer_step")
+public func capiTrainerStep(_ trainer: OpaquePointer?, _ n: Int32, _ last: UnsafeMutablePointer<prorl_train_stats>?) -> prorl_status {
+    guarded {
+        let t = try checked(trainer, "trainer", as: Trainer.self)
+        guard n >= 0 else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "n_steps must be ≥ 0, found \(n)") }
+        if let last, last.pointee.struct_size < MemoryLayout<prorl_train_stats>.size {
+            throw APIError(PRORL_ERR_INVALID_ARGUMENT, "last.struct_size \(last.pointee.struct_size): set it to sizeof(prorl_train_stats)")
+        }
+        Kernels.threads = t.threads
+        try t.session.extend(by: Int(n))
+        var log: RLStepLog? = nil
+        for _ in 0..<n { log = try t.session.step().log }
+        if let last, let log {
+            last.pointee = prorl_train_stats(struct_size: MemoryLayout<prorl_train_stats>.size, step: Int64(log.step),
+                                             length: log["length"] ?? .nan, path_reward: log["path_reward"] ?? .nan,
+                                             path_ioi: log["path_ioi"] ?? .nan, path_ctr: log["path_ctr"] ?? .nan,
+                                             kl: log["kl"] ?? .nan, seconds: log["seconds"] ?? .nan)
+        }
+    }
+}
+
+@_cdecl("prorl_trainer_progress")
+public func capiTrainerProgress(_ trainer: OpaquePointer?, _ done: UnsafeMutablePointer<Int64>?,
+                                _ total: UnsafeMutablePointer<Int64>?) -> prorl_status {
+    guarded {
+        let t = try checked(trainer, "trainer", as: Trainer.self)
+        done?.pointee = Int64(t.session.trainer.step)
+        total?.pointee = Int64(t.session.run.config.settings.steps)
+    }
+}
+
+@_cdecl("prorl_trainer_save")
+public func capiTrainerSave(_ trainer: OpaquePointer?) -> prorl_status {
+    guarded {
+        let t = try checked(trainer, "trainer", as: Trainer.self)
+        try t.session.save()
+    }
+}
+
+@_cdecl("prorl_trainer_free")
+public func capiTrainerFree(_ trainer: OpaquePointer?) {
+    guard let trainer else { return }
+    Unmanaged<Trainer>.fromOpaque(UnsafeRawPointer(trainer)).release()
+}

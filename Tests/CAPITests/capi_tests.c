@@ -1,0 +1,199 @@
+/*
+ * capi_tests.c — the C API against a real run: every function's success
+ * path and its documented error statuses (NULL handles and pointers, bad
+ * lengths and params, unknown ids, missing files, checkpoints of the wrong
+ * kind, files that do not belong together). Nothing may crash.
+ *
+ *   capi_tests RUN_DIR SCRATCH_DIR
+ *
+ * RUN_DIR is an RL run (e.g. `prorl demo --quick`'s prorl/); SCRATCH_DIR
+ * receives small bad files.
+ */
+#include <math.h>
+#include <prorl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int g_failures = 0, g_checks = 0;
+
+#define EXPECT(cond, ...)                                                   \
+    do {                                                                    \
+        g_checks++;                                                         \
+        if (!(cond)) {                                                      \
+            g_failures++;                                                   \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);            \
+            fprintf(stderr, __VA_ARGS__);                                   \
+            fprintf(stderr, " (last error: %s)\n", prorl_last_error());     \
+        }                                                                   \
+    } while (0)
+
+#define EXPECT_STATUS(call, want)                                                     \
+    do {                                                                              \
+        prorl_status got_ = (call);                                                   \
+        EXPECT(got_ == (want), "%s returned %s, expected %s", #call,                  \
+               prorl_status_name(got_), prorl_status_name(want));                     \
+    } while (0)
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (!f) { perror(path); exit(2); }
+    fputs(text, f);
+    fclose(f);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s RUN_DIR SCRATCH_DIR\n", argv[0]);
+        return 2;
+    }
+    const char *run = argv[1], *scratch = argv[2];
+    char policy[1024], simulator_bad[1024], bad_json[1024], catalog_other[1024];
+    snprintf(policy, sizeof policy, "%s/policy.safetensors", run);
+    snprintf(bad_json, sizeof bad_json, "%s/bad.safetensors", scratch);
+    snprintf(catalog_other, sizeof catalog_other, "%s/catalog.json", scratch);
+    snprintf(simulator_bad, sizeof simulator_bad, "%s/missing.safetensors", scratch);
+    write_file(bad_json, "this is not a safetensors file");
+    write_file(catalog_other, "{\"attribute_names\":[],\"items\":[{\"attributes\":[],\"id\":\"x\",\"title\":\"X\"}]}");
+
+    /* versions and names */
+    EXPECT(prorl_abi_version() == PRORL_ABI_VERSION, "ABI %d vs header %d", prorl_abi_version(), PRORL_ABI_VERSION);
+    EXPECT(strlen(prorl_version()) > 0, "empty version");
+    EXPECT(strcmp(prorl_status_name(PRORL_ERR_UNKNOWN_ITEM), "PRORL_ERR_UNKNOWN_ITEM") == 0, "status name");
+
+    /* loading: the error statuses */
+    prorl_model *model = NULL;
+    EXPECT_STATUS(prorl_model_load_run(run, NULL, NULL), PRORL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(prorl_model_load_run(NULL, NULL, &model), PRORL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(prorl_model_load_run("/nonexistent/run", NULL, &model), PRORL_ERR_NOT_FOUND);
+    EXPECT(model == NULL, "a failed load leaves *out NULL");
+    EXPECT(strstr(prorl_last_error(), "/nonexistent/run") != NULL, "the message names the path: %s", prorl_last_error());
+    EXPECT_STATUS(prorl_model_load_run(scratch, NULL, &model), PRORL_ERR_NOT_FOUND); /* no config.json */
+    EXPECT_STATUS(prorl_model_load(policy, simulator_bad, NULL, NULL, &model), PRORL_ERR_NOT_FOUND);
+    EXPECT_STATUS(prorl_model_load(bad_json, bad_json, NULL, NULL, &model), PRORL_ERR_BAD_FILE);
+    /* a checkpoint of the wrong kind: the policy where the simulator goes */
+    EXPECT_STATUS(prorl_model_load(policy, policy, NULL, NULL, &model), PRORL_ERR_BAD_FILE);
+    prorl_model_params mp;
+    prorl_model_default_params(&mp);
+    mp.struct_size = 1;
+    EXPECT_STATUS(prorl_model_load_run(run, &mp, &model), PRORL_ERR_INVALID_ARGUMENT);
+    prorl_model_default_params(&mp);
+    mp.n_threads = 1;
+    EXPECT_STATUS(prorl_model_load_run(run, &mp, &model), PRORL_OK);
+    if (!model) {
+        fprintf(stderr, "cannot continue without a model: %s\n", prorl_last_error());
+        return 1;
+    }
+    EXPECT(strcmp(prorl_last_error(), "") == 0, "a successful call clears the message");
+
+    /* items */
+    size_t count = 0;
+    EXPECT_STATUS(prorl_model_item_count(model, &count), PRORL_OK);
+    EXPECT(count > 20, "item count %zu", count);
+    EXPECT_STATUS(prorl_model_item_count(NULL, &count), PRORL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(prorl_model_item_count(model, NULL), PRORL_ERR_INVALID_ARGUMENT);
+    const char *ids[12];
+    for (size_t i = 0; i < 12; i++) EXPECT_STATUS(prorl_model_item_id(model, i, &ids[i]), PRORL_OK);
+    const char *tmp = NULL;
+    EXPECT_STATUS(prorl_model_item_id(model, count, &tmp), PRORL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(prorl_model_item_title(model, ids[0], &tmp), PRORL_OK);
+    EXPECT(tmp && strlen(tmp) > 0, "a title");
+    EXPECT_STATUS(prorl_model_item_title(model, "no-such-item", &tmp), PRORL_ERR_UNKNOWN_ITEM);
+    EXPECT_STATUS(prorl_model_set_threads(model, -1), PRORL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(prorl_model_set_threads(model, 2), PRORL_OK);
+
+    /* generation */
+    const char *history[10];
+    for (int i = 0; i < 10; i++) history[i] = ids[i];
+    const char *target = ids[11];
+    prorl_generate_params gp;
+    prorl_generate_default_params(&gp);
+    size_t lengths[8], n_paths = 0, needed = 0;
+    float scores[8];
+    const char *items[128];
+    EXPECT_STATUS(prorl_generate(model, history, 0, target, &gp, items, 128, lengths, scores, &n_paths, &needed),
+                  PRORL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(prorl_generate(model, NULL, 10, target, &gp, items, 128, lengths, scores, &n_paths, &needed),
+                  PRORL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(prorl_generate(model, history, 10, "no-such-item", &gp, items, 128, lengths, scores, &n_paths, &needed),
+                  PRORL_ERR_UNKNOWN_ITEM);
+    EXPECT_STATUS(prorl_generate(NULL, history, 10, target, &gp, items, 128, lengths, scores, &n_paths, &needed),
+                  PRORL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(prorl_generate(model, history, 10, target, &gp, items, 128, NULL, scores, &n_paths, &needed),
+                  PRORL_ERR_INVALID_ARGUMENT);
+    prorl_generate_params bad = gp;
+    bad.struct_size = 0;
+    EXPECT_STATUS(prorl_generate(model, history, 10, target, &bad, items, 128, lengths, scores, &n_paths, &needed),
+                  PRORL_ERR_INVALID_ARGUMENT);
+    bad = gp;
+    bad.n_paths = 0;
+    EXPECT_STATUS(prorl_generate(model, history, 10, target, &bad, items, 128, lengths, scores, &n_paths, &needed),
+                  PRORL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(prorl_generate(model, history, 10, target, &gp, items, 0, lengths, scores, &n_paths, &needed),
+                  PRORL_ERR_BUFFER_TOO_SMALL);
+    EXPECT(needed >= 3 && n_paths == 3, "needed %zu items for %zu paths", needed, n_paths);
+    EXPECT_STATUS(prorl_generate(model, history, 10, target, &gp, items, needed, lengths, scores, &n_paths, &needed),
+                  PRORL_OK);
+    size_t total = 0;
+    for (size_t p = 0; p < n_paths; p++) total += lengths[p];
+    EXPECT(total == needed, "lengths add up to %zu, needed %zu", total, needed);
+    for (size_t i = 0; i < total; i++) EXPECT_STATUS(prorl_model_item_title(model, items[i], &tmp), PRORL_OK);
+    EXPECT(scores[0] >= scores[1] && scores[1] >= scores[2], "beams best first: %g %g %g", scores[0], scores[1], scores[2]);
+    gp.decoding = PRORL_DECODE_SAMPLE;
+    gp.n_paths = 8;
+    EXPECT_STATUS(prorl_generate(model, history, 10, target, &gp, items, 128, lengths, scores, &n_paths, &needed), PRORL_OK);
+    EXPECT(n_paths == 8, "8 samples, got %zu", n_paths);
+
+    /* scoring */
+    const char *path[3] = {ids[2], ids[5], ids[7]};
+    prorl_step_score steps[4];
+    prorl_path_score whole;
+    EXPECT_STATUS(prorl_score_path(model, history, 10, target, path, 3, steps, 3, &whole), PRORL_ERR_BUFFER_TOO_SMALL);
+    EXPECT_STATUS(prorl_score_path(model, history, 10, target, path, 3, steps, 4, &whole), PRORL_OK);
+    EXPECT(isnan(steps[0].ctr) && steps[1].ctr > 0 && steps[1].ctr < 1, "CTR: NAN at step 0, a probability after");
+    EXPECT(fabs(whole.ioi - (steps[3].log_p_target - steps[0].log_p_target)) < 1e-9, "IoI telescopes");
+    EXPECT(fabs(whole.ior - (double)(steps[0].rank_target - steps[3].rank_target)) < 1e-9, "IoR telescopes");
+    EXPECT(steps[1].policy_log_prob < 0, "a policy log-prob");
+    const char *unknown_path[1] = {"no-such-item"};
+    EXPECT_STATUS(prorl_score_path(model, history, 10, target, unknown_path, 1, steps, 4, &whole), PRORL_ERR_UNKNOWN_ITEM);
+    EXPECT_STATUS(prorl_score_path(model, history, 10, target, path, 3, NULL, 0, &whole), PRORL_OK);
+
+    prorl_model_free(model);
+    prorl_model_free(NULL);
+
+    /* a catalogue that does not belong to the policy */
+    char sim[1024];
+    {
+        /* the run's simulator path is in its config; the demo layout keeps it at ../simulator */
+        snprintf(sim, sizeof sim, "%s/../simulator/simulator.safetensors", run);
+        EXPECT_STATUS(prorl_model_load(policy, sim, catalog_other, NULL, &model), PRORL_ERR_INCOMPATIBLE);
+        EXPECT_STATUS(prorl_model_load(policy, sim, NULL, NULL, &model), PRORL_OK);
+        prorl_model_free(model);
+    }
+
+    /* training */
+    prorl_trainer *trainer = NULL;
+    EXPECT_STATUS(prorl_trainer_open("/nonexistent/run", NULL, &trainer), PRORL_ERR_NOT_FOUND);
+    EXPECT_STATUS(prorl_trainer_open(run, NULL, NULL), PRORL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(prorl_trainer_open(run, NULL, &trainer), PRORL_OK);
+    int64_t done = 0, steps_total = 0;
+    EXPECT_STATUS(prorl_trainer_progress(trainer, &done, &steps_total), PRORL_OK);
+    EXPECT(done == steps_total && done > 0, "a finished run: %lld of %lld", (long long)done, (long long)steps_total);
+    prorl_train_stats stats;
+    memset(&stats, 0, sizeof stats);
+    EXPECT_STATUS(prorl_trainer_step(trainer, 1, &stats), PRORL_ERR_INVALID_ARGUMENT); /* struct_size unset */
+    stats.struct_size = sizeof stats;
+    EXPECT_STATUS(prorl_trainer_step(trainer, 1, &stats), PRORL_OK); /* one more than configured */
+    EXPECT(stats.step == done + 1 && stats.length > 0 && stats.seconds > 0, "step %lld, length %g", (long long)stats.step,
+           stats.length);
+    EXPECT_STATUS(prorl_trainer_progress(trainer, &done, &steps_total), PRORL_OK);
+    EXPECT(done == stats.step && steps_total == done, "progress %lld of %lld", (long long)done, (long long)steps_total);
+    EXPECT_STATUS(prorl_trainer_step(NULL, 1, &stats), PRORL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(prorl_trainer_step(trainer, -1, &stats), PRORL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(prorl_trainer_save(trainer), PRORL_OK);
+    prorl_trainer_free(trainer);
+    prorl_trainer_free(NULL);
+
+    printf("C API: %d checks, %d failures\n", g_checks, g_failures);
+    return g_failures == 0 ? 0 : 1;
+}
