@@ -83,7 +83,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ProRLTests",
-            dependencies: ["ProRL", "ProRLTestSupport", "CKernels"],
+            dependencies: ["ProRL", "ProRLTestSupport", "CKernels", "ProRLCLI"],
             path: "Tests/ProRLTests"
         ),
     ]

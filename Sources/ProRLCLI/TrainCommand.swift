@@ -41,6 +41,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Kernel threads (0: one per core).") var threads = 0
 
     func validate() throws {
+        if let weights { _ = try parseWeights(weights) }
         if resume {
             let overrides: [Any?] = [config, tasks, simulator, policy, world, algo, steps, promptsPerStep, rollouts, maxItems,
                                      lr, kl, gamma, weights, centeringWarmup, itemLogProb, temperature, evaluateEvery,

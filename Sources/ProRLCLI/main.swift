@@ -2,9 +2,10 @@ import ArgumentParser
 import Foundation
 import ProRL
 
-/// `prorl`: the engine's command line.
-struct ProRLCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+/// `prorl`: the engine's command line. Public so tests can drive it.
+public struct ProRLCommand: ParsableCommand {
+    public init() {}
+    public static let configuration = CommandConfiguration(
         commandName: "prorl",
         abstract: "Proactive recommendation with rectified policy gradients (ProRL), on CPU.",
         version: ProRL.version,

@@ -1,0 +1,120 @@
+import ArgumentParser
+import Foundation
+import ProRL
+import ProRLCLI
+import ProRLTestSupport
+import Testing
+
+@Suite("The prorl command: argument errors, resume, an end-to-end run")
+struct CommandTests {
+    /// The one-line message a bad command line gets.
+    static func message(_ arguments: [String]) -> String? {
+        do {
+            var command = try ProRLCommand.parseAsRoot(arguments)
+            try command.run()
+            return nil
+        } catch {
+            return ProRLCommand.message(for: error)
+        }
+    }
+
+    @Test("bad flags, values and combinations fail with one line naming them")
+    func argumentErrors() throws {
+        let cases: [([String], String)] = [
+            (["trian"], "trian"),
+            (["train", "--run", "/tmp/x", "--weights", "1,2"], "--weights"),
+            (["train", "--run", "/tmp/x", "--algo", "ppo"], "ppo"),
+            (["train", "--run", "/tmp/x", "--resume", "--steps", "5"], "--resume"),
+            (["train", "--run", "/tmp/x"], "--tasks"),
+            (["eval", "--simulator", "s"], "--tasks"),
+            (["eval", "--simulator", "s", "--tasks", "t", "--beams", "1,x"], "--beams"),
+            (["generate", "--policy", "p", "--simulator", "s", "--target", "1", "--history", "1", "--user", "u"], "--history"),
+            (["bench", "warp"], "warp"),
+            (["pretrain", "--tasks", "/nonexistent", "--out", "/tmp/x"], "/nonexistent"),
+            (["simulator", "train", "--inter", "/nonexistent.inter", "--out", "/tmp/x"], "/nonexistent.inter"),
+        ]
+        for (arguments, needle) in cases {
+            let m = try #require(Self.message(arguments), "\(arguments) should fail")
+            #expect(m.contains(needle), "\(arguments): '\(m)' should name \(needle)")
+            #expect(!m.contains("\n") || m.hasPrefix("Error") || m.contains("Usage"), "\(arguments): \(m)")
+        }
+    }
+
+    /// A tiny world on disk: 59 items, a simulator, a pretrained policy, tasks.
+    static func tinyInputs(in dir: String) throws -> RLRun.Inputs {
+        let sim = try RewardModelTests.simulator()
+        var catalog = ItemCatalog()
+        for i in 1..<60 { catalog.add(String(i)) }
+        let policy = try Policy(tokenizer: try ItemTokenizer(perItem: 59), itemIDs: catalog.rawIDs, configure: {
+            $0.modelWidth = 32; $0.ffWidth = 64; $0.heads = 2; $0.headWidth = 16
+            $0.encoderLayers = 1; $0.decoderLayers = 1; $0.dropout = 0
+        }, seed: 5)
+        var rng = SplitMix64(seed: 6)
+        let tasks = (0..<12).map { _ in
+            ProactiveTask(user: nil, history: (0..<5).map { _ in Int32(1 + rng.below(59)) }, path: [Int32(1 + rng.below(59))],
+                          target: Int32(1 + rng.below(59)))
+        }
+        try catalog.write(to: "\(dir)/tasks/catalog.json")
+        try TaskFile.write(Array(tasks.prefix(8)), catalog: catalog, to: "\(dir)/tasks/train.jsonl")
+        try TaskFile.write(Array(tasks.suffix(4)), catalog: catalog, to: "\(dir)/tasks/validation.jsonl")
+        try sim.save(to: "\(dir)/simulator.safetensors")
+        try policy.save(to: "\(dir)/sft.safetensors")
+        return RLRun.Inputs(tasks: "\(dir)/tasks", simulator: "\(dir)/simulator.safetensors", policy: "\(dir)/sft.safetensors")
+    }
+
+    @Test("a run stopped after a checkpoint resumes to exactly the uninterrupted result")
+    func resumeIsExact() throws {
+        let dir = TestPaths.temporaryDirectory("prorl-resume")
+        let inputs = try Self.tinyInputs(in: dir)
+        var s = RLSettings()
+        s.promptsPerStep = 2
+        s.rollouts = 4
+        s.maxItems = 3
+        s.steps = 4
+        s.evaluateEvery = 2
+        s.checkpointEvery = 2
+        s.centeringWarmupSteps = 3
+        // uninterrupted
+        try RLRun.create("\(dir)/whole", config: .init(inputs: inputs, settings: s)).train()
+        // two steps, then the process "dies" before step 3's checkpoint
+        let interrupted = try RLRun.create("\(dir)/split", config: .init(inputs: inputs, settings: s))
+        let first = try RLSession(run: interrupted)
+        _ = try first.step()
+        _ = try first.step()
+        _ = try first.step()  // not checkpointed: lost
+        // an existing run directory is refused without --resume
+        #expect(throws: DataError.self) { _ = try RLRun.create("\(dir)/split", config: .init(inputs: inputs, settings: s)) }
+        let resumed = try RLSession(run: try RLRun.open("\(dir)/split"))
+        #expect(resumed.trainer.step == 2, "resumed at the last checkpoint")
+        while !resumed.finished { _ = try resumed.step() }
+        try resumed.finish()
+        let a = try Policy.load("\(dir)/whole/policy-last.safetensors"), b = try Policy.load("\(dir)/split/policy-last.safetensors")
+        #expect(a.model.store.values.flat.toArray() == b.model.store.values.flat.toArray(),
+                "the resumed run's weights equal the uninterrupted run's")
+        let steps = try Figures.readMetrics("\(dir)/split/metrics.jsonl").compactMap { $0["step"] }
+        #expect(steps == [1, 2, 3, 4], "metrics hold each step once: \(steps)")
+        #expect(try Figures.readMetrics("\(dir)/whole/metrics.jsonl").map { $0["length"] }
+                == Figures.readMetrics("\(dir)/split/metrics.jsonl").map { $0["length"] })
+        // the CLI resumes too, and refuses a directory without a run
+        #expect(Self.message(["train", "--run", "\(dir)/split", "--resume"]) == nil)
+        #expect(Self.message(["train", "--run", "\(dir)/tasks", "--resume"])?.contains("no run") == true)
+    }
+
+    @Test("prorl demo --quick runs the whole pipeline and writes the report, tables and figures")
+    func demoEndToEnd() throws {
+        let out = TestPaths.temporaryDirectory("prorl-demo") + "/run"
+        let m = Self.message(["demo", "--quick", "--data", TestPaths.packageRoot + "/Data/synthetic", "--out", out, "--threads", "2"])
+        #expect(m == nil, "demo failed: \(m ?? "")")
+        let report = try String(contentsOfFile: "\(out)/report.md", encoding: .utf8)
+        #expect(report.contains("## Training") && report.contains("| prorl |") && report.contains("reinforce"))
+        let table = try ResultsTable.read("\(out)/eval-validation/results.json")
+        #expect(Set(table.rows.map(\.method)).isSuperset(of: ["pretrained", "prorl", "reinforce", "random", "popular", "greedy"]))
+        #expect(table.rows.allSatisfy { abs($0.top.validity - 1) < 1e-9 && $0.top.truthGain != nil })
+        for svg in ["training.svg", "example-path.svg"] {
+            let text = try String(contentsOfFile: "\(out)/\(svg)", encoding: .utf8)
+            #expect(text.hasPrefix("<svg") && text.contains("polyline"), "\(svg) is a chart")
+        }
+        // a second demo into the same directory is refused
+        #expect(Self.message(["demo", "--quick", "--out", out])?.contains("not empty") == true)
+    }
+}
