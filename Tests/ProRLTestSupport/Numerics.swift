@@ -1,17 +1,7 @@
 import ProRL
 
-/// A seeded generator (splitmix64) for reproducible test inputs.
-public struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// A seeded generator for reproducible test inputs (the engine's splitmix64).
+public typealias SeededGenerator = SplitMix64
 
 extension FloatBuffer {
     /// A buffer of `count` values uniform in [−amplitude, amplitude).

@@ -106,12 +106,7 @@ public enum Workloads {
         let pass = T5Pass(model: model, capacity: .init(prompts: batch, encoderLength: 45, sequences: batch,
                                                         decoderLength: 41, rows: b.rows))
         let timer = PhaseTimer()
-        var totals: [Double] = []
-        Kernels.profiling = ProcessInfo.processInfo.environment["PRORL_KERNEL_PROFILE"] == "1"
-        defer { Kernels.profiling = false }
-        for rep in 0...repetitions {
-            if rep == 1 { Kernels.resetProfile() }
-            let t0 = Date()
+        let (ms, kernels) = measure(repetitions: repetitions) { rep in
             timer.start()
             model.store.zeroGrads()
             pass.forward(b, training: true, seed: 1, step: UInt64(rep + 1))
@@ -121,13 +116,12 @@ public enum Workloads {
             Kernels.clipGradientNorm(model.store.allGrads, maxNorm: 1)
             model.store.adamW(lr: 1e-3, weightDecay: 0.05)
             timer.lap("update")
-            if rep > 0 { totals.append(Date().timeIntervalSince(t0) * 1000) }  // first run warms up
         }
         var r = Result(name: "pretrain_step", shape: "\(label): batch \(batch), encoder 45, decoder rows \(b.rows) (max 41)",
-                       medianMS: median(totals))
+                       medianMS: ms)
         r.phasesMS = timer.medians
         r.extra = [("peak_rss_mb", peakRSSMegabytes()), ("decoder_rows", Double(b.rows))]
-        r.kernels = Kernels.profile.map { ($0.key, $0.value.ms / Double(repetitions)) }.sorted { $0.1 > $1.1 }
+        r.kernels = kernels
         return r
     }
 
@@ -158,22 +152,15 @@ public enum Workloads {
         }
         var options = DecodingOptions()
         options.maxItems = 10
-        var totals: [Double] = [], tokens = 0
-        Kernels.profiling = ProcessInfo.processInfo.environment["PRORL_KERNEL_PROFILE"] == "1"
-        defer { Kernels.profiling = false }
-        for rep in 0...repetitions {
-            if rep == 1 { Kernels.resetProfile() }
-            let t0 = Date()
+        var tokens = 0
+        let (ms, kernels) = measure(repetitions: repetitions) { rep in
             let paths = decoding.sample(prompts: batch, samplesPerPrompt: samples, options: options, stream: UInt64(rep))
-            if rep > 0 {
-                totals.append(Date().timeIntervalSince(t0) * 1000)
-                tokens += paths.reduce(0) { $0 + $1.tokens.count }
-            }
+            if rep > 0 { tokens += paths.reduce(0) { $0 + $1.tokens.count } }
         }
         var r = Result(name: "sample", shape: "\(prompts) prompts × \(samples) samples, encoder 45, constrained, ≤ 41 tokens",
-                       medianMS: median(totals))
+                       medianMS: ms)
         r.extra = [("mean_tokens", Double(tokens) / Double(repetitions * prompts * samples)), ("peak_rss_mb", peakRSSMegabytes())]
-        r.kernels = Kernels.profile.map { ($0.key, $0.value.ms / Double(repetitions)) }.sorted { $0.1 > $1.1 }
+        r.kernels = kernels
         return r
     }
 

@@ -20,6 +20,10 @@ public struct PathExplanation: Sendable, Codable {
     public var targetTitle: String
     /// Beam search score (log-prob per generated token), when generated.
     public var beamScore: Double?
+    /// The policy's input and output tokens for this path (encoder: history,
+    /// target, EOS; decoder targets: the path's tokens, EOS).
+    public var encoderTokens: [Int32] = []
+    public var decoderTokens: [Int32] = []
 
     public var ioi: Double { steps.last!.logProbTarget - steps.first!.logProbTarget }
     public var ior: Int { steps.first!.rankTarget - steps.last!.rankTarget }
@@ -58,7 +62,8 @@ public struct PathExplanation: Sendable, Codable {
                             logProbTarget: Double(steps.logProb[i + 1]), rankTarget: Int(steps.rank[i + 1]),
                             policyLogProb: Double(logp[(i * k)..<((i + 1) * k)].reduce(0, +))))
         }
-        return PathExplanation(steps: out, target: target, targetTitle: catalog.displayName(target), beamScore: beamScore)
+        return PathExplanation(steps: out, target: target, targetTitle: catalog.displayName(target), beamScore: beamScore,
+                               encoderTokens: encoder, decoderTokens: tokens)
     }
 
     /// A readable table with the item's attributes.
