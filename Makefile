@@ -34,7 +34,7 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined
 export PRORL_OPENMP := 1
 
 .PHONY: all deps lib install test test-kernels test-kernels-asan test-kernels-serial test-swift \
-        test-capi build-plain bench bench-kernels demo clean
+        test-capi build-plain bench bench-kernels bench-engine demo clean
 
 all: lib
 	$(SWIFT) build -c release
@@ -167,7 +167,14 @@ $(BUILD)/kernel_bench: Benchmarks/kernels/kernel_bench.c $(BUILD)/lib/libprorl_k
 bench-kernels: $(BUILD)/kernel_bench
 	$(BUILD)/kernel_bench
 
-bench: bench-kernels
+# The engine's workloads (pretraining step, sampling, simulator step,
+# rewards, RL step) as JSON lines, each in a fresh process (after the
+# 0.9 GB pretraining workload the allocator's heap slows the others).
+bench-engine: deps
+	$(SWIFT) build -c release --product prorl
+	for w in pretrain sample simulator rewards rl; do .build/release/prorl bench $$w || exit 1; done
+
+bench: bench-kernels bench-engine
 
 # ---- main job -----------------------------------------------------------
 

@@ -11,7 +11,7 @@ struct BenchCommand: ParsableCommand {
             Workloads: pretrain (policy pretraining step), sample (policy sampling with the KV cache), simulator \
             (SASRec training step, last- and all-position loss), rewards (one-pass path rewards), rl (a whole \
             RL step, 8 prompts × 16 rollouts). Kernel \
-            microbenchmarks: 'make bench-kernels'.
+            microbenchmarks: 'make bench-kernels'; both: 'make bench'.
             """)
 
     @Argument(help: "Workloads to run (default: all).") var workloads: [String] = []

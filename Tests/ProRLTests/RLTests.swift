@@ -117,6 +117,23 @@ struct RLTests {
         #expect(abs(alone.ioi[0][0] - r.ioi[1][1]) < 1e-6)
     }
 
+    @Test("the evaluator counts repeated items: per path, best (min) of K and top path")
+    func evaluatorRepeats() throws {
+        let sim = try RewardModelTests.simulator()
+        var catalog = ItemCatalog()
+        for i in 1..<60 { catalog.add(String(i)) }
+        let evaluator = PathEvaluator(simulator: sim, catalog: catalog, maxItems: 5)
+        let task = ProactiveTask(user: nil, history: [3, 4, 5], path: [6], target: 7)
+        // task 0: top path repeats 2 of 4 items, the second candidate none; task 1: one of 3
+        let scores = evaluator.score([[[10, 10, 11, 10], [12, 13]], [[14, 15, 14]]], tasks: [task, task])
+        #expect(scores[0].map(\.repeats) == [0.5, 0] && abs(scores[1][0].repeats - 1.0 / 3) < 1e-12)
+        let row = evaluator.summarise(method: "m", beams: 2, scores: scores)
+        #expect(abs(row.top.repeats! - (0.5 + 1.0 / 3) / 2) < 1e-12, "top-path repeats \(row.top.repeats!)")
+        #expect(abs(row.reference.repeats! - (0 + 1.0 / 3) / 2) < 1e-12, "best-of-K repeats \(row.reference.repeats!)")
+        let table = ResultsTable(split: "validation", rows: [row]).markdown
+        #expect(table.contains("| repeats |") && table.contains("| 0.417 |"), "markdown table:\n\(table)")
+    }
+
     @Test("a tiny ProRL run raises the mean path reward")
     func tinyRunImproves() throws {
         let sim = try RewardModelTests.simulator()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The ML-100K experiment of docs/RESULTS.md: tasks, simulator, pretraining,
 # then the five RL estimators from the same pretrained policy with the same
-# budget, and one evaluation table on validation.
+# budget, evaluation tables on validation and test, and the report.
 #
 #   tools/experiments/ml100k.sh [OUT=runs/ml100k] [STEPS=300]
 set -euo pipefail
@@ -30,8 +30,10 @@ for algo in prorl reinforce grpo prorl-no-centering prorl-no-psae; do
 done
 policies=(--policy "pretrained=$OUT/pretrain/policy-sft.safetensors")
 for algo in prorl reinforce grpo prorl-no-centering prorl-no-psae; do policies+=(--policy "$algo=$OUT/$algo/policy.safetensors"); done
-$P eval --simulator "$OUT/simulator/simulator.safetensors" --tasks "$OUT/tasks" --split validation "${policies[@]}" \
-  --out "$OUT/eval-validation" | tail -1
+for split in validation test; do  # checkpoints were selected on validation; test is read once, here
+  $P eval --simulator "$OUT/simulator/simulator.safetensors" --tasks "$OUT/tasks" --split $split "${policies[@]}" \
+    --out "$OUT/eval-$split" | tail -1
+done
 runs=()
 for algo in prorl reinforce grpo prorl-no-centering prorl-no-psae; do runs+=(--run "$algo=$OUT/$algo"); done
-$P report "${runs[@]}" --results "$OUT/eval-validation/results.json" --title "ML-100K: ProRL and the estimators it fixes" --out "$OUT"
+$P report "${runs[@]}" --results "$OUT/eval-validation/results.json" --results "$OUT/eval-test/results.json" --title "ML-100K: ProRL and the estimators it fixes" --out "$OUT"

@@ -2,12 +2,13 @@ import Foundation
 
 /// The measures of one path for one task (DESIGN §1): the simulator's IoI,
 /// IoR and mean CTR over its valid items, coherence over `P ⊕ T`, validity,
-/// length, and — on the synthetic world — the ground-truth mean acceptance
+/// length, the share of items that repeat an earlier one (the simulator
+/// happily re-accepts an item, so a policy can farm CTR by repeating), and — on the synthetic world — the ground-truth mean acceptance
 /// and target-interest gain.
 public struct PathScore: Sendable, Equatable {
     public var items: [Int32?]
     public var ioi = 0.0, ior = 0.0, ctr = 0.0
-    public var coherence = 0.0, validity = 0.0
+    public var coherence = 0.0, validity = 0.0, repeats = 0.0
     public var truthAcceptance: Double? = nil
     public var truthGain: Double? = nil
     public var length: Int { items.count }
@@ -19,11 +20,14 @@ public struct MetricSet: Codable, Sendable, Equatable {
     /// 1 − mean pairwise Jaccard similarity of the item sets of different
     /// tasks' paths.
     public var diversity = 0.0
+    /// Share of path items that repeat an earlier item of the same path
+    /// (lower is better: under the reference semantics, the min over K).
+    public var repeats: Double? = nil
     public var truthAcceptance: Double? = nil
     public var truthGain: Double? = nil
 
     enum CodingKeys: String, CodingKey {
-        case ioi, ior, ctr, coherence, validity, length, diversity
+        case ioi, ior, ctr, coherence, validity, length, diversity, repeats
         case truthAcceptance = "truth_acceptance", truthGain = "truth_gain"
     }
 }
@@ -79,6 +83,7 @@ public final class PathEvaluator: @unchecked Sendable {
             s.ctr = steps.pathCTR[i]
             s.validity = items.isEmpty ? 0 : Double(steps.invalid[i].filter { !$0 }.count) / Double(items.count)
             s.coherence = coherence(items, target: task.target)
+            s.repeats = items.isEmpty ? 0 : Double(steps.duplicate[i].filter { $0 }.count) / Double(items.count)
             if let (world, log) = world, let user = task.user,
                let g = world.guidance(log: log, user: user, history: task.history, path: items.compactMap { $0 },
                                       target: task.target) {
@@ -104,7 +109,7 @@ public final class PathEvaluator: @unchecked Sendable {
     /// The table row of `scores` (each task's candidates, best first).
     public func summarise(method: String, beams: Int, scores: [[PathScore]]) -> MethodResult {
         let n = Double(max(scores.count, 1))
-        var reference = MetricSet(), top = MetricSet()
+        var reference = MetricSet(repeats: 0), top = MetricSet(repeats: 0)
         var refTruthA = 0.0, refTruthG = 0.0, topTruthA = 0.0, topTruthG = 0.0, truthCount = 0
         for list in scores {
             guard let first = list.first else { continue }
@@ -114,12 +119,14 @@ public final class PathEvaluator: @unchecked Sendable {
             reference.coherence += list.map(\.coherence).max()! / n
             reference.validity += list.map(\.validity).max()! / n
             reference.length += Double(list.map(\.length).max()!) / n
+            reference.repeats! += list.map(\.repeats).min()! / n
             top.ioi += first.ioi / n
             top.ior += first.ior / n
             top.ctr += first.ctr / n
             top.coherence += first.coherence / n
             top.validity += first.validity / n
             top.length += Double(first.length) / n
+            top.repeats! += first.repeats / n
             if let a = first.truthAcceptance, let g = first.truthGain {
                 truthCount += 1
                 topTruthA += a

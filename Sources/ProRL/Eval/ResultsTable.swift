@@ -15,8 +15,8 @@ public struct ResultsTable: Codable, Sendable, Equatable {
     public var markdown: String {
         let truth = rows.contains { $0.top.truthGain != nil }
         func table(_ title: String, _ pick: (MethodResult) -> MetricSet) -> String {
-            var header = "| method | K | IoI | IoR | CTR | coherence | validity | length | diversity |"
-            var rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+            var header = "| method | K | IoI | IoR | CTR | coherence | validity | length | repeats | diversity |"
+            var rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
             if truth {
                 header += " true acceptance | true gain |"
                 rule += "---:|---:|"
@@ -24,8 +24,9 @@ public struct ResultsTable: Codable, Sendable, Equatable {
             var out = "**\(title)** (\(split), \(rows.first?.tasks ?? 0) tasks)\n\n\(header)\n\(rule)\n"
             for r in rows {
                 let m = pick(r)
-                out += String(format: "| %@ | %d | %.4f | %.1f | %.4f | %.3f | %.3f | %.2f | %.3f |", r.method, r.beams,
-                              m.ioi, m.ior, m.ctr, m.coherence, m.validity, m.length, m.diversity)
+                out += String(format: "| %@ | %d | %.4f | %.1f | %.4f | %.3f | %.3f | %.2f | %@ | %.3f |", r.method, r.beams,
+                              m.ioi, m.ior, m.ctr, m.coherence, m.validity, m.length,
+                              m.repeats.map { String(format: "%.3f", $0) } ?? "—", m.diversity)
                 if truth {
                     out += String(format: " %@ | %@ |", m.truthAcceptance.map { String(format: "%.4f", $0) } ?? "—",
                                   m.truthGain.map { String(format: "%.4f", $0) } ?? "—")
