@@ -230,7 +230,7 @@ public func capiGenerateDefaultParams(_ params: UnsafeMutablePointer<prorl_gener
     guard let params else { return }
     params.pointee = prorl_generate_params(struct_size: MemoryLayout<prorl_generate_params>.size, decoding: PRORL_DECODE_BEAM,
                                            n_paths: 3, max_items: 10, constrained: 1, temperature: 1, top_k: 0, top_p: 1,
-                                           seed: 7)
+                                           seed: 7, no_repeats: 0)
 }
 
 @_cdecl("prorl_generate")
@@ -244,10 +244,15 @@ public func capiGenerate(_ model: OpaquePointer?, _ history: UnsafePointer<Unsaf
         var p = prorl_generate_params()
         capiGenerateDefaultParams(&p)
         if let params {
-            guard params.pointee.struct_size >= MemoryLayout<prorl_generate_params>.size else {
-                throw APIError(PRORL_ERR_INVALID_ARGUMENT, "params.struct_size \(params.pointee.struct_size): fill params with prorl_generate_default_params()")
+            // callers built before `no_repeats` pass the shorter struct: they get its default
+            let full = MemoryLayout<prorl_generate_params>.size
+            let first = MemoryLayout<prorl_generate_params>.offset(of: \.no_repeats)!
+            let size = params.pointee.struct_size
+            guard size == full || size == first else {
+                throw APIError(PRORL_ERR_INVALID_ARGUMENT, "params.struct_size \(size): fill params with prorl_generate_default_params()")
             }
-            p = params.pointee
+            withUnsafeMutableBytes(of: &p) { dst in dst.copyMemory(from: UnsafeRawBufferPointer(start: params, count: size)) }
+            p.struct_size = full
         }
         guard p.n_paths >= 1, p.n_paths <= 64 else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "n_paths must be in 1...64, found \(p.n_paths)") }
         guard p.max_items >= 1, p.max_items <= 50 else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "max_items must be in 1...50, found \(p.max_items)") }
@@ -269,6 +274,7 @@ public func capiGenerate(_ model: OpaquePointer?, _ history: UnsafePointer<Unsaf
         options.topK = Int(p.top_k)
         options.topP = p.top_p
         options.seed = p.seed
+        options.allowRepeats = p.no_repeats == 0
         let k = Int(p.n_paths)
         let encoder = m.policy.encoderTokens(history: hist, target: tgt)
         let decoder = m.decoder(prompts: 1, rows: k, encoderLength: encoder.count, steps: m.policy.decoderLength(maxItems: options.maxItems))

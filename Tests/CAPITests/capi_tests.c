@@ -10,6 +10,7 @@
  * receives small bad files.
  */
 #include <math.h>
+#include <stddef.h>
 #include <prorl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,6 +139,26 @@ int main(int argc, char **argv) {
     for (size_t p = 0; p < n_paths; p++) total += lengths[p];
     EXPECT(total == needed, "lengths add up to %zu, needed %zu", total, needed);
     for (size_t i = 0; i < total; i++) EXPECT_STATUS(prorl_model_item_title(model, items[i], &tmp), PRORL_OK);
+
+    /* no repeats: sampled paths of up to 10 items never name an item twice */
+    prorl_generate_params nr = gp;
+    nr.decoding = PRORL_DECODE_SAMPLE;
+    nr.n_paths = 8;
+    nr.no_repeats = 1;
+    size_t nr_lengths[8], nr_paths = 0, nr_needed = 0;
+    float nr_scores[8];
+    const char *nr_items[128];
+    EXPECT_STATUS(prorl_generate(model, history, 10, target, &nr, nr_items, 128, nr_lengths, nr_scores, &nr_paths,
+                                 &nr_needed), PRORL_OK);
+    for (size_t p = 0, at = 0; p < nr_paths; at += nr_lengths[p], p++)
+        for (size_t i = 0; i < nr_lengths[p]; i++)
+            for (size_t j = 0; j < i; j++)
+                EXPECT(strcmp(nr_items[at + i], nr_items[at + j]) != 0, "path %zu repeats item %s", p, nr_items[at + i]);
+    /* a caller built before no_repeats (the shorter struct) still works and gets repeats allowed */
+    prorl_generate_params old = gp;
+    old.struct_size = offsetof(prorl_generate_params, no_repeats);
+    EXPECT_STATUS(prorl_generate(model, history, 10, target, &old, items, 128, lengths, scores, &n_paths, &needed),
+                  PRORL_OK);
     EXPECT(scores[0] >= scores[1] && scores[1] >= scores[2], "beams best first: %g %g %g", scores[0], scores[1], scores[2]);
     gp.decoding = PRORL_DECODE_SAMPLE;
     gp.n_paths = 8;

@@ -99,4 +99,35 @@ struct DecodingTests {
         options.seed = 22
         #expect(decoding.sample(prompts: [prompt], samplesPerPrompt: G, options: options) != paths)
     }
+
+    @Test("without repeats, sampled and beam-searched paths never name an item twice, even when every item is used")
+    func noRepeats() throws {
+        let (model, _, _, _) = try T5GoldenTests.fixture()
+        let (_, meta) = try SafeTensors.read(TestPaths.packageRoot + "/Tests/Fixtures/t5_golden.safetensors")
+        let tokenizer = try Self.goldenTokenizer(meta)
+        let prompt: [Int32] = [5, 6, 7, 8, 28]
+        let G = 200, items = tokenizer.itemCount
+        var options = DecodingOptions()
+        options.maxItems = items + 1  // more room than items: the constraint must end paths with EOS
+        options.temperature = 3
+        options.seed = 5
+        let steps = options.maxItems * tokenizer.tokensPerItem + 1
+        let decoder = T5Decoder(model: model, maxPrompts: 1, maxRows: G, encoderLength: 5, maxSteps: steps)
+        let decoding = PathDecoding(decoder: decoder, tokenizer: tokenizer)
+        func repeats(_ paths: [DecodedPath]) -> Int {
+            paths.filter { p in let it = tokenizer.decode(p.tokens); return Set(it.map { $0! }).count < it.count }.count
+        }
+        let free = decoding.sample(prompts: [prompt], samplesPerPrompt: G, options: options)
+        #expect(repeats(free) > 0, "with repeats allowed some of \(G) hot samples should repeat (the check below would be empty)")
+        options.allowRepeats = false
+        let paths = decoding.sample(prompts: [prompt], samplesPerPrompt: G, options: options)
+        for p in paths {
+            let it = tokenizer.decode(p.tokens)
+            #expect(it.allSatisfy { $0 != nil } && p.tokens.last == tokenizer.eosToken, "path \(p.tokens)")
+        }
+        #expect(repeats(paths) == 0, "\(repeats(paths)) of \(G) sampled paths repeat an item")
+        #expect(paths.contains { tokenizer.decode($0.tokens).count == items }, "some path should use every one of \(items) items")
+        let beams = decoding.beamSearch(prompts: [prompt], beams: 4, options: options)[0]
+        #expect(beams.count == 4 && repeats(beams) == 0, "beams \(beams.map(\.tokens))")
+    }
 }

@@ -125,6 +125,8 @@ typedef struct prorl_generate_params {
     int top_k;               /**< sampling: keep the k likeliest tokens (0: all) */
     float top_p;             /**< sampling: nucleus mass (1: all) */
     uint64_t seed;           /**< sampling seed */
+    int no_repeats;          /**< nonzero: a path never repeats one of its items (needs constrained; default 0).
+                                  Added after ABI 1.0: callers built without it get the default. */
 } prorl_generate_params;
 
 /** Fills `params` with the defaults (and its struct_size). */

@@ -129,6 +129,8 @@ public struct PrefixTrie: Sendable, Equatable {
     public let leafItem: [Int32]
     /// Depth of each node (0 at the root).
     public let depth: [Int32]
+    /// Items below each node (1 at a leaf).
+    public let leafCount: [Int32]
 
     init(itemTokens: [Int32], tokensPerItem: Int, source: String) throws {
         let itemCount = itemTokens.count / tokensPerItem - 1
@@ -172,6 +174,12 @@ public struct PrefixTrie: Sendable, Equatable {
         childNodes = nodes
         leafItem = leaf
         self.depth = depth
+        // nodes are numbered parents first, so one reverse sweep sums the leaves
+        var count = leaf.map { $0 == 0 ? Int32(0) : 1 }
+        for n in stride(from: children.count - 1, through: 0, by: -1) {
+            for (_, c) in children[n] { count[n] += count[Int(c)] }
+        }
+        leafCount = count
     }
 
     /// Number of nodes.

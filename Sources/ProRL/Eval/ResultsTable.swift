@@ -62,6 +62,8 @@ public struct EvaluationPlan: Sendable {
     public var baselines: [String] = ["random", "popular", "greedy"]
     public var beams: [Int] = [1, 5, 10]
     public var maxItems = 10
+    /// Whether the policies' beams may repeat an item within a path.
+    public var allowRepeats = true
     public var seed: UInt64 = 2026
     public init() {}
 
@@ -81,6 +83,7 @@ public struct EvaluationPlan: Sendable {
         var options = DecodingOptions()
         options.maxItems = maxItems
         options.constrained = true
+        options.allowRepeats = allowRepeats
         for (name, path) in policies {
             let policy = try Policy.load(path)
             guard policy.itemIDs == evaluator.catalog.rawIDs else {

@@ -13,6 +13,10 @@ public struct DecodingOptions: Codable, Sendable, Equatable {
     /// Keep the smallest set of tokens with probability ≥ p (1: all).
     public var topP: Float = 1
     public var seed: UInt64 = 7
+    /// With `constrained`, whether a path may repeat one of its own items
+    /// (the reference decodes with repeats allowed; a simulator re-accepts a
+    /// just-seen item readily, so RL policies learn to repeat).
+    public var allowRepeats = true
     public init() {}
 }
 
@@ -39,12 +43,15 @@ public struct PathDecoding {
         self.tokenizer = tokenizer
     }
 
-    /// Where a partial path stands.
+    /// Where a partial path stands; `usedPaths` holds the trie nodes of its
+    /// completed items (`tokensPerItem` each) when repeats are excluded.
     struct State {
         var node: Int32 = 0
         var depth = 0
         var items = 0
         var done = false
+        var usedPaths: [Int32] = []
+        var currentPath: [Int32] = []
     }
 
     /// Writes the tokens allowed next into `buffer` (room for the whole
@@ -62,21 +69,39 @@ public struct PathDecoding {
             for tok in 1..<V { buffer[tok - 1] = Int32(tok) }
             return V - 1
         }
-        let allowed = tokenizer.trie.allowedTokens(at: st.node)
+        let trie = tokenizer.trie
+        let allowed = trie.allowedTokens(at: st.node)
         var n = 0
-        for tok in allowed { buffer[n] = tok; n += 1 }
+        if o.allowRepeats || st.usedPaths.isEmpty {
+            for tok in allowed { buffer[n] = tok; n += 1 }
+        } else {
+            // a child is open while some item below it is not yet in the path
+            let L = tokenizer.tokensPerItem, start = Int(trie.childStart[Int(st.node)])
+            for (j, tok) in allowed.enumerated() {
+                let child = trie.childNodes[start + j]
+                var used: Int32 = 0
+                for u in stride(from: st.depth, to: st.usedPaths.count, by: L) where st.usedPaths[u] == child { used += 1 }
+                if used < trie.leafCount[Int(child)] { buffer[n] = tok; n += 1 }
+            }
+        }
         if st.depth == 0 && st.items >= 1 { buffer[n] = eos; n += 1 }
         return n
     }
 
-    func advance(_ st: inout State, token: Int32) {
+    func advance(_ st: inout State, token: Int32, options o: DecodingOptions) {
         if token == tokenizer.eosToken { st.done = true; return }
         st.node = tokenizer.trie.child(of: st.node, token: token) ?? 0
         st.depth += 1
+        let tracking = !o.allowRepeats && o.constrained
+        if tracking { st.currentPath.append(st.node) }
         if st.depth == tokenizer.tokensPerItem {
             st.depth = 0
             st.node = 0
             st.items += 1
+            if tracking {
+                st.usedPaths += st.currentPath
+                st.currentPath.removeAll(keepingCapacity: true)
+            }
         }
     }
 
@@ -112,7 +137,7 @@ public struct PathDecoding {
                 let token = draw(tokenBuffer.base, count: n, logProbs: logProbs, weights: weights.base, u: u, options: o)
                 out[r].tokens.append(token)
                 out[r].logProb += logProbs[Int(token)]
-                advance(&states[r], token: token)
+                advance(&states[r], token: token, options: o)
                 if !states[r].done && t < steps - 1 {
                     active[still] = r
                     promptOf[still] = r / G
@@ -228,7 +253,7 @@ public struct PathDecoding {
                     }
                     if next.count < K {
                         var state = parent.state
-                        advance(&state, token: c.token)
+                        advance(&state, token: c.token, options: o)
                         next.append(Beam(tokens: parent.tokens + [c.token], score: c.score, state: state))
                         newRows.append(p * K + next.count - 1)
                         parents.append(p * K + c.beam)
