@@ -21,7 +21,8 @@ public struct MetricSet: Codable, Sendable, Equatable {
     /// tasks' paths.
     public var diversity = 0.0
     /// Share of path items that repeat an earlier item of the same path
-    /// (lower is better: under the reference semantics, the min over K).
+    /// (lower is better: under the reference semantics, the min over K);
+    /// nil in tables written before it was measured.
     public var repeats: Double? = nil
     public var truthAcceptance: Double? = nil
     public var truthGain: Double? = nil
@@ -109,7 +110,8 @@ public final class PathEvaluator: @unchecked Sendable {
     /// The table row of `scores` (each task's candidates, best first).
     public func summarise(method: String, beams: Int, scores: [[PathScore]]) -> MethodResult {
         let n = Double(max(scores.count, 1))
-        var reference = MetricSet(repeats: 0), top = MetricSet(repeats: 0)
+        var reference = MetricSet(), top = MetricSet()
+        var refRepeats = 0.0, topRepeats = 0.0
         var refTruthA = 0.0, refTruthG = 0.0, topTruthA = 0.0, topTruthG = 0.0, truthCount = 0
         for list in scores {
             guard let first = list.first else { continue }
@@ -119,14 +121,14 @@ public final class PathEvaluator: @unchecked Sendable {
             reference.coherence += list.map(\.coherence).max()! / n
             reference.validity += list.map(\.validity).max()! / n
             reference.length += Double(list.map(\.length).max()!) / n
-            reference.repeats! += list.map(\.repeats).min()! / n
+            refRepeats += list.map(\.repeats).min()! / n
             top.ioi += first.ioi / n
             top.ior += first.ior / n
             top.ctr += first.ctr / n
             top.coherence += first.coherence / n
             top.validity += first.validity / n
             top.length += Double(first.length) / n
-            top.repeats! += first.repeats / n
+            topRepeats += first.repeats / n
             if let a = first.truthAcceptance, let g = first.truthGain {
                 truthCount += 1
                 topTruthA += a
@@ -135,6 +137,8 @@ public final class PathEvaluator: @unchecked Sendable {
                 refTruthG += list.compactMap(\.truthGain).max()!
             }
         }
+        reference.repeats = refRepeats
+        top.repeats = topRepeats
         if truthCount > 0 {
             let c = Double(truthCount)
             reference.truthAcceptance = refTruthA / c

@@ -43,15 +43,14 @@ public struct PathDecoding {
         self.tokenizer = tokenizer
     }
 
-    /// Where a partial path stands; `usedPaths` holds the trie nodes of its
-    /// completed items (`tokensPerItem` each) when repeats are excluded.
+    /// Where a partial path stands; when repeats are excluded, `nodes` holds
+    /// the trie node reached by each token so far (`tokensPerItem` per item).
     struct State {
         var node: Int32 = 0
         var depth = 0
         var items = 0
         var done = false
-        var usedPaths: [Int32] = []
-        var currentPath: [Int32] = []
+        var nodes: [Int32] = []
     }
 
     /// Writes the tokens allowed next into `buffer` (room for the whole
@@ -72,15 +71,16 @@ public struct PathDecoding {
         let trie = tokenizer.trie
         let allowed = trie.allowedTokens(at: st.node)
         var n = 0
-        if o.allowRepeats || st.usedPaths.isEmpty {
+        if o.allowRepeats || st.items == 0 {
             for tok in allowed { buffer[n] = tok; n += 1 }
         } else {
             // a child is open while some item below it is not yet in the path
+            // (the completed items' nodes at this depth: st.depth, st.depth + L, …)
             let L = tokenizer.tokensPerItem, start = Int(trie.childStart[Int(st.node)])
             for (j, tok) in allowed.enumerated() {
                 let child = trie.childNodes[start + j]
                 var used: Int32 = 0
-                for u in stride(from: st.depth, to: st.usedPaths.count, by: L) where st.usedPaths[u] == child { used += 1 }
+                for u in stride(from: st.depth, to: st.items * L, by: L) where st.nodes[u] == child { used += 1 }
                 if used < trie.leafCount[Int(child)] { buffer[n] = tok; n += 1 }
             }
         }
@@ -92,16 +92,11 @@ public struct PathDecoding {
         if token == tokenizer.eosToken { st.done = true; return }
         st.node = tokenizer.trie.child(of: st.node, token: token) ?? 0
         st.depth += 1
-        let tracking = !o.allowRepeats && o.constrained
-        if tracking { st.currentPath.append(st.node) }
+        if !o.allowRepeats && o.constrained { st.nodes.append(st.node) }
         if st.depth == tokenizer.tokensPerItem {
             st.depth = 0
             st.node = 0
             st.items += 1
-            if tracking {
-                st.usedPaths += st.currentPath
-                st.currentPath.removeAll(keepingCapacity: true)
-            }
         }
     }
 
