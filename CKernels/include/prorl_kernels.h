@@ -245,6 +245,36 @@ void pk_crossentropy_naive(float *losses, float *dlogits, float *entropy,
                            int ignore_index);
 
 /* ------------------------------------------------------------------ */
+/* KL divergence of categorical distributions (kl.c)                  */
+/* ------------------------------------------------------------------ */
+
+/**
+ * x[n,c] = −1e30 where mask[n,c] == 0 (in place, [N,C]): restricts logits
+ * to a support, so softmax, cross-entropy and entropy kernels see the
+ * distribution renormalised over it (masked entries get probability 0 and
+ * contribute 0, not NaN, to p·log p).
+ */
+void pk_mask_fill(float *x, const uint8_t *mask, int N, int C);
+
+/**
+ * Per row n, with p = softmax(logits[n]) and q = softmax(ref_logits[n])
+ * over the entries where mask[n,c] != 0 (mask NULL: all):
+ *   kl[n]         = Σ_c p_c (log p_c − log q_c)              (KL(p ‖ q) ≥ 0)
+ *   dlogits[n,c]  = g[n] · p_c (log p_c − log q_c − kl[n])    (= g · ∂kl/∂logits)
+ *   g[n] = dkl ? dkl[n] : scale
+ * Masked entries and rows with an empty support get 0. dlogits is WRITTEN
+ * (not accumulated), may be NULL, and may alias ref_logits or logits (each
+ * entry is read before it is written). Matches
+ * torch.kl_div(log_q, log_p, log_target=True).sum(-1) on the support.
+ */
+void pk_kl_categorical(float *kl, float *dlogits, const float *logits,
+                       const float *ref_logits, const uint8_t *mask,
+                       const float *dkl, float scale, int N, int C);
+void pk_kl_categorical_naive(float *kl, float *dlogits, const float *logits,
+                             const float *ref_logits, const uint8_t *mask,
+                             const float *dkl, float scale, int N, int C);
+
+/* ------------------------------------------------------------------ */
 /* Normalisation                                                      */
 /* ------------------------------------------------------------------ */
 

@@ -53,6 +53,8 @@ struct DataCommand: ParsableCommand {
         var out: String
         @Option(help: "Windows drawn per user (at most).")
         var tasksPerUser = 8
+        @Option(help: "Windows per validation and test user (default: --tasks-per-user).")
+        var evaluationTasksPerUser: Int?
         @Option(help: "Longest reference path.")
         var maxPathLength = 10
         @Option(help: "Path lengths: 'geometric:P' (P(L) ∝ (1−P)^(L−1)) or 'uniform'.")
@@ -66,6 +68,7 @@ struct DataCommand: ParsableCommand {
             let log = try self.log.read()
             var s = TaskConstruction()
             s.tasksPerUser = tasksPerUser
+            s.evaluationTasksPerUser = evaluationTasksPerUser
             s.maxPathLength = maxPathLength
             s.seed = seed
             s.targetNotInHistory = !allowTargetInHistory

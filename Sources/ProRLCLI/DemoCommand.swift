@@ -6,9 +6,9 @@ import ProRL
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run the whole pipeline on the synthetic world: tasks, simulator, pretraining, ProRL and REINFORCE, evaluation, report.",
+        abstract: "Run the whole pipeline on the synthetic world: tasks, simulator, pretraining, ProRL (and the reference preset, REINFORCE), evaluation, report.",
         discussion: """
-            Everything goes into --out: tasks/, simulator/, pretrain/, prorl/ and reinforce/ (RL runs), \
+            Everything goes into --out: tasks/, simulator/, pretrain/, prorl/, reference/ and reinforce/ (RL runs), \
             eval-validation/ and eval-test/ (results tables), example-path.svg, training.svg and report.md. \
             The synthetic world knows each user's true taste, so the report also gives the true acceptance \
             of the generated paths and the true gain in target interest.
@@ -17,12 +17,15 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Directory of the synthetic world (synthetic.inter, synthetic.item, world.json).") var data = "Data/synthetic"
     @Option(help: "Output directory (must not hold anything yet).") var out = "runs/demo"
     @Option(help: "RL steps per algorithm.") var steps = 150
+    @Option(help: "RL prompts per step.") var promptsPerStep = 16
     @Option(help: "Pretraining epochs.") var pretrainEpochs = 15
     @Flag(help: "A tiny run (seconds): for tests and smoke checks, not for results.") var quick = false
     @Option(help: "Kernel threads (0: one per core).") var threads = 0
 
     func validate() throws {
-        guard steps >= 1, pretrainEpochs >= 1 else { throw ValidationError("--steps and --pretrain-epochs must be ≥ 1") }
+        guard steps >= 1, pretrainEpochs >= 1, promptsPerStep >= 1 else {
+            throw ValidationError("--steps, --prompts-per-step and --pretrain-epochs must be ≥ 1")
+        }
     }
 
     func run() throws {
@@ -78,26 +81,29 @@ struct DemoCommand: ParsableCommand {
         let sftPath = "\(out)/pretrain/policy-sft.safetensors"
         try policy.save(to: sftPath)
 
+        // the engine's ProRL, the official code's choices (--preset reference) and REINFORCE
         var runs: [(String, String)] = []
-        for algo in [RLAlgorithm.prorl, .reinforce] {
-            stage("RL: \(algo.rawValue)")
+        for name in ["prorl", "reference", "reinforce"] {
+            stage("RL: \(name)")
             var s = RLSettings()
-            s.algorithm = algo
+            if name == "reference" { s.applyReferencePreset() }
+            if name == "reinforce" { s.algorithm = .reinforce }
+            s.promptsPerStep = quick ? 4 : promptsPerStep
             s.steps = quick ? 4 : steps
-            s.evaluateEvery = quick ? 2 : 50
+            s.evaluateEvery = quick ? 2 : 25
             s.checkpointEvery = s.evaluateEvery
-            let dir = "\(out)/\(algo.rawValue)"
+            let dir = "\(out)/\(name)"
             let run = try RLRun.create(dir, config: .init(inputs: .init(tasks: "\(out)/tasks", simulator: simPath, policy: sftPath,
                                                                         world: "\(data)/world.json",
                                                                         worldLog: "\(data)/synthetic.inter"),
                                                           settings: s))
-            let rl = ProgressReporter(total: s.steps, label: algo.rawValue)
+            let rl = ProgressReporter(total: s.steps, label: name)
             try run.train { p in
                 rl.update(p.log.step, status: String(format: "length %.2f  diversity %.3f", p.log["length"] ?? 0,
                                                       p.log["diversity_within"] ?? 0))
             }
             rl.finish()
-            runs.append((algo.rawValue, dir))
+            runs.append((name, dir))
         }
 
         var results: [String] = []
@@ -139,7 +145,8 @@ struct DemoCommand: ParsableCommand {
         let intro = """
             The whole pipeline on the synthetic world in `\(data)`: \(log.users.count) users, \(log.catalog.itemCount) items, \
             \(log.eventCount) events. Simulator test \(simResult.test.summary). Policy: T5 3+3 (d 128), one token per item, \
-            pretrained \(ps.epochs) epochs; RL \(quick ? 4 : steps) steps of 8 prompts × 16 rollouts per algorithm.
+            pretrained \(ps.epochs) epochs; RL \(quick ? 4 : steps) steps of \(quick ? 4 : promptsPerStep) prompts × 16 rollouts \
+            per method: ProRL as the engine runs it, the official code's choices (`--preset reference`) and REINFORCE.
             """
         let report = try Report.write(title: "ProRL demo on the synthetic world", runs: runs, results: results,
                                       figures: figures, intro: intro, to: out)

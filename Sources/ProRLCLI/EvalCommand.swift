@@ -25,7 +25,8 @@ struct EvalCommand: ParsableCommand {
     var baselines = "random,popular,greedy,reference"
     @Option(help: "Beam counts K, comma-separated.") var beams = "1,5,10"
     @Option(help: "Most items per path.") var maxItems = 10
-    @Flag(help: "Policies' beams never repeat an item within a path.") var noRepeats = false
+    @Flag(help: "Let policies' beams repeat an item within a path (by default they never do).") var allowRepeats = false
+    @Flag(help: "Accepted for older scripts: paths never repeat an item (the default).") var noRepeats = false
     @Option(help: "Evaluate only the first N tasks (0: all).") var limit = 0
     @Option(help: "Synthetic world directory (world.json, synthetic.inter) for ground-truth measures.") var world: String?
     @Option(help: "Output directory for results.json and results.md.") var out: String?
@@ -85,7 +86,7 @@ struct EvalCommand: ParsableCommand {
         }
         plan.beams = try parsedBeams()
         plan.maxItems = maxItems
-        plan.allowRepeats = !noRepeats
+        plan.allowRepeats = allowRepeats && !noRepeats
         let table = try plan.run(tasks: kept, evaluator: evaluator,
                                  popularity: EvaluationPlan.popularity(of: popularitySource, itemCount: catalog.itemCount),
                                  split: split) { r in

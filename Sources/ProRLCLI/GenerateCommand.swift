@@ -24,7 +24,8 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Explain this path (raw item ids, comma-separated) instead of generating.") var path: String?
     @Option(help: "Beams (paths returned).") var beams = 3
     @Option(help: "Most items per path.") var maxItems = 10
-    @Flag(help: "Never repeat an item within a path.") var noRepeats = false
+    @Flag(help: "Let a path repeat one of its items (by default it never does).") var allowRepeats = false
+    @Flag(help: "Accepted for older scripts: paths never repeat an item (the default).") var noRepeats = false
     @Option(help: "Write the first path's p(target) and CTR curves to this SVG file.") var svg: String?
     @Flag(help: "Print JSON instead of tables.") var json = false
 
@@ -68,7 +69,7 @@ struct GenerateCommand: ParsableCommand {
         } else {
             var options = DecodingOptions()
             options.maxItems = maxItems
-            options.allowRepeats = !noRepeats
+            options.allowRepeats = allowRepeats && !noRepeats
             let encoder = pol.encoderTokens(history: hist, target: tgt)
             let decoder = T5Decoder(model: pol.model, maxPrompts: 1, maxRows: beams, encoderLength: encoder.count,
                                     maxSteps: pol.decoderLength(maxItems: maxItems))

@@ -28,6 +28,9 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Dropout.") var dropout: Float = 0.1
     @Option(help: "Evaluate every this many epochs.") var evaluateEvery = 1
     @Option(help: "Seed for initialisation, shuffling and dropout.") var seed: UInt64 = 2024
+    @Option(help: "Keep the epoch with the best validation 'loss', or 'ioi' / 'ior' of greedy paths (K = 1, no repeats) scored by --simulator.")
+    var select = "loss"
+    @Option(help: "Simulator checkpoint that scores validation paths (with --select ioi or ior).") var simulator: String?
     @Option(help: "Kernel threads (0: one per core).") var threads = 0
 
     func validate() throws {
@@ -35,6 +38,8 @@ struct PretrainCommand: ParsableCommand {
         guard batchSize >= 1 else { throw ValidationError("--batch-size: expected ≥ 1, found \(batchSize)") }
         guard lr > 0 else { throw ValidationError("--lr: expected > 0, found \(lr)") }
         guard (0..<1).contains(dropout) else { throw ValidationError("--dropout: expected a value in [0, 1), found \(dropout)") }
+        guard ["loss", "ioi", "ior"].contains(select) else { throw ValidationError("--select: expected loss, ioi or ior, found '\(select)'") }
+        if select != "loss" && simulator == nil { throw ValidationError("--select \(select) needs --simulator") }
     }
 
     func run() throws {
@@ -55,13 +60,28 @@ struct PretrainCommand: ParsableCommand {
         print("pretraining: \(train.count) train / \(validation.count) validation tasks, \(tok.kind.rawValue) tokens "
               + "(\(tok.tokensPerItem) per item, vocabulary \(tok.vocabularySize)), \(Kernels.threads) threads")
         var lines: [String] = []
-        trainer.run { e in
-            let v = e.validationLoss.map { String(format: "  valid %.4f", $0) } ?? ""
+        var evaluate: (() -> [String: Double])? = nil
+        if let simulator, select != "loss" {
+            let evaluator = PathEvaluator(simulator: try Simulator.load(simulator), catalog: catalog)
+            let (tasks, _) = evaluator.scorable(validation)
+            var options = DecodingOptions()
+            options.allowRepeats = false
+            evaluate = {
+                let paths = PathGenerators.beams(policy: policy, tasks: tasks, beams: 1, options: options)
+                let m = evaluator.summarise(method: "policy", beams: 1, scores: evaluator.score(paths, tasks: tasks)).top
+                return ["ioi": m.ioi, "ior": m.ior, "ctr": m.ctr, "length": m.length]
+            }
+        }
+        trainer.run(evaluate: evaluate, selection: select == "loss" ? nil : select) { e in
+            var v = e.validationLoss.map { String(format: "  valid %.4f", $0) } ?? ""
+            for key in ["ioi", "ior", "ctr", "length"] { if let x = e.metrics[key] { v += String(format: "  %@ %.4g", key, x) } }
             print(String(format: "epoch %3d  train %.4f", e.epoch, e.trainLoss) + v
                   + String(format: "  lr %.2e  %.1fs", e.learningRate, e.seconds) + (e.improved ? "  *" : ""))
+            fflush(nil)  // each epoch reaches a log file as it ends
             var fields = ["\"epoch\": \(e.epoch)", "\"train_loss\": \(e.trainLoss)", "\"lr\": \(e.learningRate)",
                           "\"seconds\": \(e.seconds)"]
             if let v = e.validationLoss { fields.append("\"validation_loss\": \(v)") }
+            for (key, x) in e.metrics.sorted(by: { $0.key < $1.key }) { fields.append("\"validation_\(key)\": \(x)") }
             lines.append("{" + fields.joined(separator: ", ") + "}")
         }
         try policy.save(to: "\(out)/policy-sft.safetensors")

@@ -21,8 +21,21 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Simulator checkpoint.") var simulator: String?
     @Option(help: "Pretrained policy checkpoint (start and KL anchor).") var policy: String?
     @Option(help: "Synthetic world directory (world.json, synthetic.inter) for ground-truth metrics.") var world: String?
+    @Option(help: "Start from a preset: 'default' (the engine's) or 'reference' (the official code's choices: frozen global z-scores, log-ratio KL over full-vocabulary log-probs, repeats allowed, top-k 50); other flags override it.")
+    var preset: String?
     @Option(help: "Estimator: prorl, reinforce, grpo, prorl-no-centering, prorl-no-psae.") var algo: RLAlgorithm?
     @Option(help: "Optimisation steps.") var steps: Int?
+    @Option(help: "Passes over the training prompts (sets --steps to epochs × ⌈tasks / prompts-per-step⌉).") var epochs: Int?
+    @Option(help: "Prompts per micro-batch (gradients accumulated; the update is that of the whole step).") var microBatch: Int?
+    @Option(help: "Step-reward normalisation: scale (IoI, IoR / σ; CTR z-scored), frozen (global z-scores), position, batch.")
+    var centering: CenteringMode?
+    @Option(help: "KL penalty: exact (analytic KL of the next-token distributions) or log-ratio (the reference code's).")
+    var klEstimator: KLEstimator?
+    @Option(help: "Log-probs under the 'sampled' distribution (renormalised over the allowed tokens) or the 'full' vocabulary.")
+    var logProbSupport: LogProbSupport?
+    @Flag(help: "Let rollouts and validation paths repeat an item (duplicates get CTR 0).") var allowRepeats = false
+    @Option(help: "Rollouts keep the k most likely tokens (0: all).") var topK: Int?
+    @Option(help: "Rollouts keep the smallest set of tokens with probability ≥ p (1: all).") var topP: Float?
     @Option(help: "Prompts per step.") var promptsPerStep: Int?
     @Option(help: "Rollouts per prompt (G).") var rollouts: Int?
     @Option(help: "Most items per path (Lmax).") var maxItems: Int?
@@ -38,15 +51,23 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Evaluate on validation every this many steps (0: at the end).") var evaluateEvery: Int?
     @Option(help: "Write a resumable checkpoint every this many steps.") var checkpointEvery: Int?
     @Option(help: "Seed of prompt order and sampling.") var seed: UInt64?
+    @Option(help: "Stop after this many minutes of training (validated and checkpointed; --resume continues).")
+    var timeLimit: Double?
     @Option(help: "Kernel threads (0: one per core).") var threads = 0
 
     func validate() throws {
         if let weights { _ = try parseWeights(weights) }
+        if let preset, !["default", "reference"].contains(preset) {
+            throw ValidationError("--preset: expected default or reference, found '\(preset)'")
+        }
+        if let epochs, epochs < 1 { throw ValidationError("--epochs: expected ≥ 1, found \(epochs)") }
+        if epochs != nil && steps != nil { throw ValidationError("--epochs and --steps both set the number of steps; give one") }
         if resume {
             let overrides: [Any?] = [config, tasks, simulator, policy, world, algo, steps, promptsPerStep, rollouts, maxItems,
                                      lr, kl, gamma, weights, centeringWarmup, itemLogProb, temperature, evaluateEvery,
-                                     checkpointEvery, seed]
-            if overrides.contains(where: { $0 != nil }) || grpoStd || unconstrained {
+                                     checkpointEvery, seed, preset, epochs, microBatch, centering, klEstimator, logProbSupport,
+                                     topK, topP]
+            if overrides.contains(where: { $0 != nil }) || grpoStd || unconstrained || allowRepeats {
                 throw ValidationError("--resume continues a run with its saved config; drop the other settings")
             }
         }
@@ -74,6 +95,7 @@ struct TrainCommand: ParsableCommand {
             cfg.inputs.worldLog = "\(world)/synthetic.inter"
         }
         var s = cfg.settings
+        if preset == "reference" { s.applyReferencePreset() }
         if let algo { s.algorithm = algo }
         if let steps { s.steps = steps }
         if let promptsPerStep { s.promptsPerStep = promptsPerStep }
@@ -91,6 +113,18 @@ struct TrainCommand: ParsableCommand {
         if let evaluateEvery { s.evaluateEvery = evaluateEvery }
         if let checkpointEvery { s.checkpointEvery = checkpointEvery }
         if let seed { s.seed = seed }
+        if let microBatch { s.microBatchPrompts = microBatch }
+        if let centering { s.centering = centering }
+        if let klEstimator { s.klEstimator = klEstimator }
+        if let logProbSupport { s.logProbSupport = logProbSupport }
+        if allowRepeats { s.allowRepeats = true }
+        if let topK { s.topK = topK }
+        if let topP { s.topP = topP }
+        if let epochs {
+            let catalog = try ItemCatalog.read("\(cfg.inputs.tasks)/catalog.json")
+            let n = try TaskFile.read("\(cfg.inputs.tasks)/train.jsonl", catalog: catalog).count
+            s.steps = epochs * ((n + s.promptsPerStep - 1) / s.promptsPerStep)
+        }
         cfg.settings = s
         return cfg
     }
@@ -100,10 +134,13 @@ struct TrainCommand: ParsableCommand {
         let run = resume ? try RLRun.open(runDirectory) : try RLRun.create(runDirectory, config: try resolvedConfig())
         let s = run.config.settings
         print("\(resume ? "resuming" : "training") \(s.algorithm.rawValue) in \(run.directory): \(s.steps) steps of "
-              + "\(s.promptsPerStep) prompts × \(s.rollouts) rollouts, \(Kernels.threads) threads")
+              + "\(s.promptsPerStep) prompts × \(s.rollouts) rollouts, \(Kernels.threads) threads; centering \(s.centering.rawValue), "
+              + "KL \(s.klEstimator.rawValue) (β \(s.klWeight)), log-probs over the \(s.logProbSupport.rawValue) support, "
+              + (s.allowRepeats ? "repeats allowed" : "no repeats"))
         fflush(nil)
         let bar = ProgressReporter(total: s.steps, label: s.algorithm.rawValue)
-        let best = try run.train { p in
+        if let timeLimit, !(timeLimit > 0) { throw ValidationError("--time-limit: expected minutes > 0, found \(timeLimit)") }
+        let best = try run.train(timeLimit: timeLimit.map { $0 * 60 }) { p in
             let l = p.log
             bar.update(l.step, status: String(format: "len %.2f  div %.2f  reward %.3f  kl %.4f",
                                               l["length"] ?? 0, l["diversity_within"] ?? 0, l["path_reward"] ?? 0, l["kl"] ?? 0))
@@ -123,6 +160,9 @@ struct TrainCommand: ParsableCommand {
 
 extension RLAlgorithm: ExpressibleByArgument {}
 extension ItemLogProb: ExpressibleByArgument {}
+extension CenteringMode: ExpressibleByArgument {}
+extension KLEstimator: ExpressibleByArgument {}
+extension LogProbSupport: ExpressibleByArgument {}
 
 func parseWeights(_ text: String) throws -> RewardWeights {
     let parts = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }

@@ -925,6 +925,128 @@ static void test_crossentropy_case(int N, int V, float amp, int per_row) {
     free(want_g); free(g_scale); free(loss); free(ent); free(g); free(first); free(z);
 }
 
+/* ------------------------------------------------------------------ */
+/* KL of categorical distributions and the masked fill                */
+/* ------------------------------------------------------------------ */
+
+typedef struct {
+    int N, C;
+    double *x, *r, *w;
+    const uint8_t *m;
+} kl_ctx;
+
+/* Double reference: kl[n] over the support; returns Σ_n w[n] kl[n]. */
+static double kl_ref(const kl_ctx *c, double *kl) {
+    double L = 0;
+    for (int n = 0; n < c->N; n++) {
+        const double *x = c->x + (size_t)n * c->C, *r = c->r + (size_t)n * c->C;
+        const uint8_t *m = c->m ? c->m + (size_t)n * c->C : NULL;
+        double mx = -INFINITY, mr = -INFINITY, sx = 0, sr = 0, k = 0;
+        for (int v = 0; v < c->C; v++)
+            if (!m || m[v]) { mx = fmax(mx, x[v]); mr = fmax(mr, r[v]); }
+        if (mx == -INFINITY) { if (kl) kl[n] = 0; continue; }
+        for (int v = 0; v < c->C; v++)
+            if (!m || m[v]) { sx += exp(x[v] - mx); sr += exp(r[v] - mr); }
+        double lp = mx + log(sx), lq = mr + log(sr);
+        for (int v = 0; v < c->C; v++)
+            if (!m || m[v]) k += exp(x[v] - lp) * ((x[v] - lp) - (r[v] - lq));
+        if (kl) kl[n] = k;
+        L += c->w[n] * k;
+    }
+    return L;
+}
+
+static double kl_objective(void *p) { return kl_ref(p, NULL); }
+
+static void test_kl_case(int N, int C, float amp, int masked, int per_row) {
+    CONTEXT("kl N=%d C=%d amp=%g masked=%d per_row=%d", N, C, amp, masked, per_row);
+    size_t n = (size_t)N * C;
+    float *x = fvec(n, amp), *r = fvec(n, amp), *w = fvec(N, 1);
+    uint8_t *m = NULL;
+    if (masked) {
+        m = malloc(n);
+        for (size_t i = 0; i < n; i++) m[i] = rnd_unit() < 0.6;
+        for (int v = 0; v < C; v++) m[(size_t)(N - 1) * C + v] = 0; /* an empty support */
+        m[0] = 1;
+    }
+    float scale = 0.37f;
+    kl_ctx kc = {N, C, dfrom(x, n), dfrom(r, n), dzeros(N), m};
+    for (int i = 0; i < N; i++) kc.w[i] = per_row ? w[i] : scale;
+    double *want = dzeros(N), *want_g = dzeros(n), *gs = dzeros(n);
+    kl_ref(&kc, want);
+    /* the gradient by the formula, in double; scale of each entry: w·p·(|log p|+|log q|+|kl|+1) */
+    for (int row = 0; row < N; row++) {
+        const double *xr = kc.x + (size_t)row * C, *rr = kc.r + (size_t)row * C;
+        const uint8_t *mr = m ? m + (size_t)row * C : NULL;
+        double mx = -INFINITY, mq = -INFINITY, sx = 0, sq = 0;
+        for (int v = 0; v < C; v++) if (!mr || mr[v]) { mx = fmax(mx, xr[v]); mq = fmax(mq, rr[v]); }
+        if (mx == -INFINITY) continue;
+        for (int v = 0; v < C; v++) if (!mr || mr[v]) { sx += exp(xr[v] - mx); sq += exp(rr[v] - mq); }
+        double lp = mx + log(sx), lq = mq + log(sq);
+        for (int v = 0; v < C; v++) {
+            size_t i = (size_t)row * C + v;
+            if (mr && !mr[v]) continue;
+            double p = exp(xr[v] - lp);
+            want_g[i] = kc.w[row] * p * ((xr[v] - lp) - (rr[v] - lq) - want[row]);
+            gs[i] = fabs(kc.w[row]) * (p * (fabs(xr[v]) + fabs(lp) + fabs(rr[v]) + fabs(lq) + fabs(want[row]) + 1) + 1e-6);
+        }
+    }
+    double *kscale = dzeros(N);
+    for (int i = 0; i < N; i++) kscale[i] = want[i] + 2 * amp + 1;
+    float *kl = fzeros(N), *g = fzeros(n), *first = NULL;
+    for (int variant = 0; variant < 2; variant++)
+        for (int th = 0; th < (variant ? 1 : 3); th++) {
+            pk_set_num_threads(k_threads[th]);
+            if (variant == 0) pk_kl_categorical(kl, g, x, r, m, per_row ? w : NULL, scale, N, C);
+            else pk_kl_categorical_naive(kl, g, x, r, m, per_row ? w : NULL, scale, N, C);
+            expect_close(variant ? "naive kl vs double" : "kl vs double", kl, want, kscale, 0, N, 4.0 * C + 8);
+            expect_close(variant ? "naive dlogits vs double" : "dlogits vs double", g, want_g, gs, 0, n, 4.0 * C + 8);
+            for (int i = 0; i < N; i++) expect_true(kl[i] >= -1e-5f * kscale[i], "kl ≥ 0");
+            if (variant == 0) {
+                if (th == 0) first = fcopy(g, n);
+                else expect_bitwise("dlogits threads", first, g, n);
+            }
+        }
+    fd_check("dlogits vs finite differences", kc.x, n, first, kl_objective, &kc, 12, 1e-4);
+    /* in place over the reference logits */
+    float *z = fcopy(r, n);
+    pk_kl_categorical(kl, z, x, z, m, per_row ? w : NULL, scale, N, C);
+    expect_bitwise("dlogits in place over ref_logits", first, z, n);
+    /* KL of a distribution with itself is 0 */
+    pk_kl_categorical(kl, NULL, x, x, m, NULL, 1, N, C);
+    for (int i = 0; i < N; i++) expect_true(fabsf(kl[i]) < 1e-5f, "kl(p, p) = 0");
+    /* the masked fill restricts the cross-entropy to the support */
+    if (m) {
+        float *y = fcopy(x, n), *loss = fzeros(N), *ent = fzeros(N);
+        pk_mask_fill(y, m, N, C);
+        int *t = malloc((size_t)N * sizeof(int));
+        for (int i = 0; i < N; i++) { t[i] = -100; for (int v = 0; v < C; v++) if (m[(size_t)i * C + v]) { t[i] = v; break; } }
+        pk_crossentropy(loss, NULL, ent, y, t, NULL, 1, N, C, -100);
+        double *wl = dzeros(N), *ls = dzeros(N);
+        for (int row = 0; row < N; row++) {
+            if (t[row] < 0) continue;
+            const double *xr = kc.x + (size_t)row * C;
+            double mx = -INFINITY, sx = 0;
+            for (int v = 0; v < C; v++) if (m[(size_t)row * C + v]) mx = fmax(mx, xr[v]);
+            for (int v = 0; v < C; v++) if (m[(size_t)row * C + v]) sx += exp(xr[v] - mx);
+            wl[row] = mx + log(sx) - xr[t[row]];
+            ls[row] = fabs(mx) + fabs(xr[t[row]]) + 1;
+        }
+        expect_close("cross-entropy over the filled support", loss, wl, ls, 0, N, 2.0 * C + 8);
+        for (int i = 0; i < N; i++) expect_true(isfinite(ent[i]), "entropy over the filled support is finite");
+        free(y); free(loss); free(ent); free(t); free(wl); free(ls);
+    }
+    free(x); free(r); free(w); free(m); free(kc.x); free(kc.r); free(kc.w); free(want); free(want_g); free(gs);
+    free(kscale); free(kl); free(g); free(first); free(z);
+}
+
+static void test_kl(void) {
+    test_kl_case(3, 1, 1, 0, 0);
+    test_kl_case(7, 13, 2, 1, 1);
+    test_kl_case(6, 1027, 3, 1, 0);
+    test_kl_case(4, 1684, 2, 0, 1);
+}
+
 static void test_crossentropy(void) {
     test_crossentropy_case(4, 1, 1, 0);
     test_crossentropy_case(9, 13, 2, 1);
@@ -1377,6 +1499,7 @@ int main(int argc, char **argv) {
     test_dropout();
     test_optimizer();
     test_position_bias();
+    test_kl();
     printf("%d checks, %d failures\n", g_checks, g_failures);
     return g_failures == 0 ? 0 : 1;
 }

@@ -21,6 +21,7 @@ struct DecodingTests {
         let prompts = zip(enc, encLen).map { e, n in e.prefix(n).map(Int32.init) }
         var options = DecodingOptions()
         options.maxItems = 3
+        options.allowRepeats = true  // as HF's generate
         let decoder = T5Decoder(model: model, maxPrompts: 3, maxRows: 9, encoderLength: 7, maxSteps: 7)
         let beams = PathDecoding(decoder: decoder, tokenizer: tokenizer).beamSearch(prompts: prompts, beams: 3, options: options)
         let hfSequences = try #require(tensors["beam.sequences"]).values.map { Int32($0) }
@@ -69,6 +70,7 @@ struct DecodingTests {
         let G = 400
         var options = DecodingOptions()
         options.maxItems = 3
+        options.allowRepeats = true
         options.seed = 21
         let decoder = T5Decoder(model: model, maxPrompts: 1, maxRows: G, encoderLength: 5, maxSteps: 7)
         let decoding = PathDecoding(decoder: decoder, tokenizer: tokenizer)
@@ -111,6 +113,7 @@ struct DecodingTests {
         options.maxItems = items + 1  // more room than items: the constraint must end paths with EOS
         options.temperature = 3
         options.seed = 5
+        options.allowRepeats = true
         let steps = options.maxItems * tokenizer.tokensPerItem + 1
         let decoder = T5Decoder(model: model, maxPrompts: 1, maxRows: G, encoderLength: 5, maxSteps: steps)
         let decoding = PathDecoding(decoder: decoder, tokenizer: tokenizer)

@@ -134,7 +134,7 @@ struct RLTests {
         #expect(table.contains("| repeats |") && table.contains("| 0.417 |"), "markdown table:\n\(table)")
     }
 
-    @Test("a tiny ProRL run raises the mean path reward")
+    @Test("a tiny ProRL run raises the raw path IoI and IoR without lowering CTR")
     func tinyRunImproves() throws {
         let sim = try RewardModelTests.simulator()
         var catalog = ItemCatalog()
@@ -151,16 +151,22 @@ struct RLTests {
         }
         var s = RLSettings()
         s.promptsPerStep = 4
-        s.rollouts = 8
+        s.rollouts = 16
         s.maxItems = 4
-        s.steps = 60
+        s.steps = 100
         s.learningRate = 3e-3
         s.warmupFraction = 0
         s.centeringWarmupSteps = 1
         let trainer = try RLTrainer(policy: policy, simulator: sim, catalog: catalog, train: tasks, settings: s)
-        var rewards: [Double] = []
-        for _ in 0..<s.steps { rewards.append(trainer.runStep()["path_reward"]!) }
-        let first = rewards.prefix(15).reduce(0, +) / 15, last = rewards.suffix(15).reduce(0, +) / 15
-        #expect(last > first + 0.5, "mean path reward (centered units) over the first 15 steps \(first), last 15 \(last)")
+        var logs: [RLStepLog] = []
+        for _ in 0..<s.steps { logs.append(trainer.runStep()) }
+        // the raw measures, not the shaped reward (which could rise with length alone)
+        func mean(_ key: String, _ part: ArraySlice<RLStepLog>) -> Double { part.map { $0[key]! }.reduce(0, +) / Double(part.count) }
+        for key in ["path_ioi", "path_ior"] {
+            let first = mean(key, logs.prefix(20)), last = mean(key, logs.suffix(20))
+            #expect(last > first + (key == "path_ioi" ? 0.2 : 2), "\(key): mean over the first 20 steps \(first), last 20 \(last)")
+        }
+        let ctrFirst = mean("path_ctr", logs.prefix(20)), ctrLast = mean("path_ctr", logs.suffix(20))
+        #expect(ctrLast >= ctrFirst - 0.02, "path CTR: first 20 steps \(ctrFirst), last 20 \(ctrLast)")
     }
 }

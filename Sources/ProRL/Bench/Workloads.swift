@@ -152,6 +152,7 @@ public enum Workloads {
         }
         var options = DecodingOptions()
         options.maxItems = 10
+        options.allowRepeats = true  // as the PyTorch baseline samples
         var tokens = 0
         let (ms, kernels) = measure(repetitions: repetitions) { rep in
             let paths = decoding.sample(prompts: batch, samplesPerPrompt: samples, options: options, stream: UInt64(rep))
@@ -247,6 +248,8 @@ public enum Workloads {
         }
         var settings = RLSettings()
         settings.promptsPerStep = prompts
+        settings.temperature = 1  // as the PyTorch baseline samples
+        settings.allowRepeats = true
         settings.rollouts = rollouts
         settings.steps = repetitions + 1
         let trainer = try RLTrainer(policy: policy, simulator: simulator, catalog: catalog, train: tasks, settings: settings)

@@ -29,6 +29,9 @@ public struct TaskConstruction: Codable, Sendable, Equatable {
     public var maxPathLength = 10
     public var pathLengths = PathLengths.geometric(p: 0.35)
     public var tasksPerUser = 8
+    /// Windows per validation and test user (nil: `tasksPerUser`), so the
+    /// training set can grow without making evaluation slower.
+    public var evaluationTasksPerUser: Int? = nil
     public var minSequenceLength = 12
     public var targetNotInHistory = true
     public var targetNotInPath = true
@@ -46,6 +49,7 @@ public struct TaskConstruction: Codable, Sendable, Equatable {
         guard historyLength >= 1 else { throw bad("historyLength", "expected ≥ 1, found \(historyLength)") }
         guard maxPathLength >= 1 else { throw bad("maxPathLength", "expected ≥ 1, found \(maxPathLength)") }
         guard tasksPerUser >= 1 else { throw bad("tasksPerUser", "expected ≥ 1, found \(tasksPerUser)") }
+        if let e = evaluationTasksPerUser, e < 1 { throw bad("evaluationTasksPerUser", "expected ≥ 1, found \(e)") }
         guard minSequenceLength >= historyLength + 2 else {
             throw bad("minSequenceLength", "expected ≥ historyLength + 2 = \(historyLength + 2), found \(minSequenceLength)")
         }
@@ -89,7 +93,9 @@ public enum TaskBuilder {
         var groups: [[ProactiveTask]] = [[], [], []]
         for (rank, u) in order.enumerated() {
             let g = rank < nTrain ? 0 : (rank < nTrain + nVal ? 1 : 2)
-            groups[g] += windows(log.users[u], settings: s)
+            var settings = s
+            if g > 0, let e = s.evaluationTasksPerUser { settings.tasksPerUser = e }
+            groups[g] += windows(log.users[u], settings: settings)
         }
         return TaskSplits(train: groups[0], validation: groups[1], test: groups[2])
     }

@@ -42,6 +42,18 @@ public struct MethodResult: Codable, Sendable, Equatable {
     public var tasks: Int
     public var reference: MetricSet
     public var top: MetricSet
+    /// The top path's measures task by task (for paired comparisons); nil
+    /// in tables written before they were kept.
+    public var perTask: PerTask? = nil
+
+    /// Top-path IoI, IoR and CTR of each task, in task order (and the true
+    /// gain on the synthetic world).
+    public struct PerTask: Codable, Sendable, Equatable {
+        public var ioi: [Double]
+        public var ior: [Double]
+        public var ctr: [Double]
+        public var truthGain: [Double]?
+    }
 }
 
 /// Scores candidate paths with the simulator and summarises them.
@@ -149,7 +161,12 @@ public final class PathEvaluator: @unchecked Sendable {
         // diversity across tasks: of the top paths, and of all candidates
         top.diversity = Self.diversity(scores.compactMap { $0.first.map { Set($0.items.compactMap { $0 }) } })
         reference.diversity = Self.diversity(scores.flatMap { $0.map { Set($0.items.compactMap { $0 }) } })
-        return MethodResult(method: method, beams: beams, tasks: scores.count, reference: reference, top: top)
+        let firsts = scores.compactMap(\.first)
+        let gains = firsts.compactMap(\.truthGain)
+        let perTask = MethodResult.PerTask(ioi: firsts.map(\.ioi), ior: firsts.map(\.ior), ctr: firsts.map(\.ctr),
+                                           truthGain: gains.count == firsts.count && !gains.isEmpty ? gains : nil)
+        return MethodResult(method: method, beams: beams, tasks: scores.count, reference: reference, top: top,
+                            perTask: perTask)
     }
 
     /// 1 − mean pairwise Jaccard similarity of item sets (at most 300 sets,

@@ -36,7 +36,34 @@ public struct ResultsTable: Codable, Sendable, Equatable {
             return out
         }
         return table("Best of K paths (the reference's semantics)", \.reference) + "\n"
-            + table("Top path", \.top)
+            + table("Top path", \.top) + comparisons
+    }
+
+    /// The K = 1 row every other K = 1 row is compared with: `pretrained`
+    /// when there is one, else the first.
+    public var comparisonBaseline: MethodResult? {
+        let ones = rows.filter { $0.beams == 1 && $0.perTask != nil }
+        return ones.first { $0.method == "pretrained" } ?? ones.first
+    }
+
+    /// Paired differences of the top path (K = 1) to ``comparisonBaseline``
+    /// with 95 % bootstrap intervals over tasks, as markdown.
+    public var comparisons: String {
+        guard let base = comparisonBaseline, let b = base.perTask else { return "" }
+        let others = rows.filter { $0.beams == 1 && $0.method != base.method && $0.perTask?.ioi.count == b.ioi.count }
+        guard !others.isEmpty else { return "" }
+        func cell(_ i: PairedBootstrap.Interval, _ f: String) -> String {
+            String(format: "\(f) [\(f), \(f)]%@", i.mean, i.low, i.high, i.excludesZero ? " *" : "")
+        }
+        var out = "\n**Top path (K = 1) minus \(base.method)**, paired over the \(b.ioi.count) tasks; "
+            + "95 % bootstrap interval, * where it excludes 0\n\n| method | ΔIoI | ΔIoR | ΔCTR |\n|---|---:|---:|---:|\n"
+        for r in others {
+            let p = r.perTask!
+            out += "| \(r.method) | " + cell(PairedBootstrap.interval(p.ioi, b.ioi), "%+.4f") + " | "
+                + cell(PairedBootstrap.interval(p.ior, b.ior), "%+.1f") + " | "
+                + cell(PairedBootstrap.interval(p.ctr, b.ctr), "%+.4f") + " |\n"
+        }
+        return out
     }
 
     /// Writes `NAME.json` and `NAME.md` into `directory`, atomically.
@@ -62,8 +89,9 @@ public struct EvaluationPlan: Sendable {
     public var baselines: [String] = ["random", "popular", "greedy"]
     public var beams: [Int] = [1, 5, 10]
     public var maxItems = 10
-    /// Whether the policies' beams may repeat an item within a path.
-    public var allowRepeats = true
+    /// Whether the policies' beams may repeat an item within a path (a
+    /// platform does not recommend an item twice in one path).
+    public var allowRepeats = false
     public var seed: UInt64 = 2026
     public init() {}
 

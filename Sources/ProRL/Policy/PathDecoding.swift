@@ -13,10 +13,12 @@ public struct DecodingOptions: Codable, Sendable, Equatable {
     /// Keep the smallest set of tokens with probability ≥ p (1: all).
     public var topP: Float = 1
     public var seed: UInt64 = 7
-    /// With `constrained`, whether a path may repeat one of its own items
-    /// (the reference decodes with repeats allowed; a simulator re-accepts a
-    /// just-seen item readily, so RL policies learn to repeat).
-    public var allowRepeats = true
+    /// With `constrained`, whether a path may repeat one of its own items.
+    /// Off by default: a platform does not recommend an item twice in one
+    /// path, and a simulator re-accepts a just-seen item readily, so RL
+    /// policies allowed to repeat learn to. (The reference and HF's
+    /// `generate` decode with repeats allowed.)
+    public var allowRepeats = false
     public init() {}
 }
 
@@ -102,14 +104,35 @@ public struct PathDecoding {
 
     var maxTokens: Int { decoder.maxSteps }
 
+    /// The support the sampler drew each token of `tokens` from: row t of
+    /// `mask` (`[tokens.count, vocabulary]`, 1 = allowed) holds the tokens
+    /// ``candidates(_:options:into:)`` allowed before token t (the trie's
+    /// children, EOS between items, the open items without repeats).
+    /// Truncation (top-k, top-p) is not part of the support.
+    public func tokenMask(_ tokens: [Int32], options o: DecodingOptions, into mask: UnsafeMutablePointer<UInt8>,
+                          scratch: UnsafeMutablePointer<Int32>) {
+        let V = decoder.model.config.vocabulary
+        var st = State()
+        for (t, token) in tokens.enumerated() {
+            let row = mask + t * V
+            row.initialize(repeating: 0, count: V)
+            let n = candidates(st, options: o, into: scratch)
+            for j in 0..<n { row[Int(scratch[j])] = 1 }
+            advance(&st, token: token, options: o)
+        }
+    }
+
     // MARK: Sampling
 
     /// `samplesPerPrompt` paths per prompt (prompt-major order), sampled at
     /// the options' temperature with top-k / top-p truncation; randomness is
     /// counter-based from `(seed, stream)` so results do not depend on
     /// threads or batch composition.
+    /// `rowOffset` numbers the rows as if this call were a slice of a larger
+    /// batch starting at that row, so a batch sampled in slices draws the
+    /// same paths as in one call.
     public func sample(prompts: [[Int32]], samplesPerPrompt G: Int, options o: DecodingOptions,
-                       stream: UInt64 = 0) -> [DecodedPath] {
+                       stream: UInt64 = 0, rowOffset: Int = 0) -> [DecodedPath] {
         let V = decoder.model.config.vocabulary
         let rowsTotal = prompts.count * G
         precondition(rowsTotal <= decoder.maxRows, "\(rowsTotal) rows exceed the decoder's \(decoder.maxRows)")
@@ -128,7 +151,7 @@ public struct PathDecoding {
             for (i, r) in active.enumerated() {
                 let logProbs = z.base + i * V
                 let n = candidates(states[r], options: o, into: tokenBuffer.base)
-                let u = Kernels.uniform(seed: o.seed, stream: stream, index: UInt64(r) &* UInt64(maxTokens) &+ UInt64(t))
+                let u = Kernels.uniform(seed: o.seed, stream: stream, index: UInt64(rowOffset + r) &* UInt64(maxTokens) &+ UInt64(t))
                 let token = draw(tokenBuffer.base, count: n, logProbs: logProbs, weights: weights.base, u: u, options: o)
                 out[r].tokens.append(token)
                 out[r].logProb += logProbs[Int(token)]

@@ -263,8 +263,13 @@ public final class T5Pass: @unchecked Sendable {
 
     /// Runs the model over `b` and the output layer; afterwards
     /// ``tokenLogProbs`` holds log p of each packed target. With `training`,
-    /// dropout is on, drawn from `(seed, step)`.
-    public func forward(_ b: PolicyBatch, training: Bool, seed: UInt64 = 0, step: UInt64 = 0, entropy: Bool = false) {
+    /// dropout is on, drawn from `(seed, step)`. With `logitMask`
+    /// (`[rows, vocabulary]`, non-zero = allowed), every distribution is the
+    /// softmax renormalised over its row's allowed tokens — the distribution
+    /// a constrained sampler draws from — for the log-probs, the entropy and
+    /// the gradient alike.
+    public func forward(_ b: PolicyBatch, training: Bool, seed: UInt64 = 0, step: UInt64 = 0, entropy: Bool = false,
+                        logitMask: UnsafePointer<UInt8>? = nil) {
         let c = model.config, s = model.store
         let C = c.modelWidth, I = c.inner, H = c.heads
         let P = b.prompts, S = b.encoderLength, ES = P * S, R = b.rows, T = b.maxDecoderLength
@@ -342,6 +347,7 @@ public final class T5Pass: @unchecked Sendable {
         // output layer: logits = (h · d^-½) · sharedᵀ
         let z = arena.take(rows: R, cols: c.vocabulary)
         Kernels.gemm(transposeB: true, dOut, model.embedding, into: z, alpha: outputScale)
+        if let logitMask { Kernels.maskFill(z, mask: logitMask) }
         logits = z
         let losses = arena.take(rows: R, cols: 1), ent = arena.take(rows: R, cols: 1)
         Kernels.crossEntropy(logits: z, targets: labels.base, losses: losses, dLogits: nil, entropy: entropy ? ent : nil)
@@ -369,14 +375,21 @@ public final class T5Pass: @unchecked Sendable {
         return s / Double(max(l.count, 1))
     }
 
-    private var outputScale: Float { 1 / Float(model.config.modelWidth).squareRoot() }
+    /// Multiplies the output logits (1 / temperature): the pass then scores
+    /// tokens under the distribution a sampler at that temperature draws
+    /// from. 1 (the model itself) unless set.
+    public var logitScale: Float = 1
+
+    private var outputScale: Float { logitScale / Float(model.config.modelWidth).squareRoot() }
 
     // MARK: Backward
 
     /// Accumulates parameter gradients of `Σ_r w_r · (−log p_r)` over the
     /// packed targets of the last forward (`weights` `[rows]`; nil: the mean,
-    /// w = 1/rows). Call once per forward (it consumes the logits).
-    public func backward(weights: Tensor? = nil) {
+    /// w = 1/rows), plus any further gradient of the loss with respect to the
+    /// logits (`extraLogitGradient` `[rows, vocabulary]`, e.g. a KL term's).
+    /// Call once per forward (it consumes the logits).
+    public func backward(weights: Tensor? = nil, extraLogitGradient: Tensor? = nil) {
         let c = model.config, s = model.store, b = batch!
         let C = c.modelWidth, I = c.inner, H = c.heads
         let P = b.prompts, S = b.encoderLength, ES = P * S, R = b.rows, T = b.maxDecoderLength
@@ -384,6 +397,10 @@ public final class T5Pass: @unchecked Sendable {
         let z = logits!
         Kernels.crossEntropy(logits: z, targets: labels.base, losses: lossBuffer!, dLogits: z, rowWeights: weights,
                              scale: 1 / Float(R))
+        if let extra = extraLogitGradient {
+            precondition(extra.rows == R && extra.cols == c.vocabulary, "extra logit gradient shape")
+            Kernels.add(z, extra, into: z)
+        }
         let dH = arena.zeros(rows: R, cols: C)
         Kernels.gemm(z, model.embedding, into: dH, alpha: outputScale, beta: 0)
         Kernels.gemm(transposeA: true, z, decOut!, into: s.grad(model.shared), alpha: outputScale, beta: 1)

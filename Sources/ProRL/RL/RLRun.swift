@@ -109,9 +109,22 @@ public final class RLRun {
     /// Trains until `settings.steps`, resuming from the last checkpoint when
     /// one exists. Returns the best validation result of this session.
     @discardableResult
-    public func train(progress: (Progress) -> Void = { _ in }) throws -> MethodResult? {
+    /// With `timeLimit` (seconds of training in this session), stops after
+    /// the step that passes it: the policy then is validated (it is a
+    /// candidate like any other) and checkpointed, and `--resume` continues.
+    public func train(timeLimit: Double? = nil, progress: (Progress) -> Void = { _ in }) throws -> MethodResult? {
         let session = try RLSession(run: self)
-        while !session.finished { progress(try session.step()) }
+        let start = Date()
+        var validatedLast = false
+        while !session.finished {
+            let p = try session.step()
+            validatedLast = p.validation != nil
+            progress(p)
+            if let timeLimit, Date().timeIntervalSince(start) >= timeLimit, !session.finished {
+                if !validatedLast { _ = try session.validateNow() }
+                break
+            }
+        }
         try session.finish()
         return session.bestResult
     }
@@ -170,6 +183,36 @@ public final class RLSession {
         let keep: (String) -> Bool = { (JSONLinesWriter.step(of: $0) ?? Int.max) <= done }
         metrics = try JSONLinesWriter(path: run.metricsPath, keeping: keep)
         validations = try JSONLinesWriter(path: run.validationPath, keeping: keep)
+        // the starting policy is a candidate too: RL must beat it to be kept
+        if done == 0 && s.evaluateEvery > 0 { initialValidation = try validate()?.0 }
+    }
+
+    /// The validation of the starting policy (step 0), when there was one.
+    public private(set) var initialValidation: MethodResult? = nil
+
+    /// Validates the current policy now (as a scheduled validation does).
+    public func validateNow() throws -> MethodResult? { try validate()?.0 }
+
+    /// Evaluates the current policy on the validation tasks (beam search,
+    /// `selectionBeams`, constrained), keeps it when its IoI is the best so
+    /// far and appends the validation line.
+    private func validate() throws -> (MethodResult, Bool)? {
+        guard !validation.isEmpty else { return nil }
+        let s = run.config.settings, step = trainer.step
+        var options = s.decoding
+        options.constrained = true
+        let candidates = PathGenerators.beams(policy: trainer.policy, tasks: validation, beams: s.selectionBeams,
+                                              options: options)
+        let r = evaluator.summarise(method: s.algorithm.rawValue, beams: s.selectionBeams,
+                                    scores: evaluator.score(candidates, tasks: validation))
+        let improved = r.reference.ioi > best
+        if improved {
+            best = r.reference.ioi
+            bestResult = r
+            try trainer.policy.save(to: run.bestPolicyPath, extra: ["rl_step": String(step)])
+        }
+        try validations.append(RLRun.validationLine(step: step, result: r, improved: improved))
+        return (r, improved)
     }
 
     /// Whether the configured number of steps is done.
@@ -189,21 +232,9 @@ public final class RLSession {
         try metrics.append(log.json)
         var result: MethodResult? = nil, improved = false
         let step = trainer.step
-        if (s.evaluateEvery > 0 && step % s.evaluateEvery == 0) || step == s.steps, !validation.isEmpty {
-            var options = s.decoding
-            options.constrained = true
-            let candidates = PathGenerators.beams(policy: trainer.policy, tasks: validation, beams: s.selectionBeams,
-                                                  options: options)
-            let r = evaluator.summarise(method: s.algorithm.rawValue, beams: s.selectionBeams,
-                                        scores: evaluator.score(candidates, tasks: validation))
+        if (s.evaluateEvery > 0 && step % s.evaluateEvery == 0) || step == s.steps, let (r, better) = try validate() {
             result = r
-            improved = r.reference.ioi > best
-            if improved {
-                best = r.reference.ioi
-                bestResult = r
-                try trainer.policy.save(to: run.bestPolicyPath, extra: ["rl_step": String(step)])
-            }
-            try validations.append(RLRun.validationLine(step: step, result: r, improved: improved))
+            improved = better
         }
         if step % max(s.checkpointEvery, 1) == 0 || step == s.steps { try save() }
         return RLRun.Progress(log: log, validation: result, improved: improved, totalSteps: s.steps)

@@ -35,17 +35,39 @@ public enum ItemLogProb: String, Codable, Sendable, CaseIterable {
     case mean, sum
 }
 
+/// The KL penalty to the frozen pretrained policy.
+public enum KLEstimator: String, Codable, Sendable, CaseIterable {
+    /// The exact KL(π ‖ π_ref) of every sampled position's next-token
+    /// distributions over the support, with its gradient (the paper: "can be
+    /// computed analytically given policy distributions").
+    case exact
+    /// The reference code's `β·Σ (ℓ − ℓ_ref)` through ℓ alone: on-policy its
+    /// expected gradient is zero.
+    case logRatio = "log-ratio"
+}
+
+/// Which distribution a token's log-probability is taken under.
+public enum LogProbSupport: String, Codable, Sendable, CaseIterable {
+    /// The one the sampler drew from: the softmax at the sampling
+    /// temperature, renormalised over the tokens decoding allowed at that
+    /// position (valid items, EOS between items, no repeats when forbidden).
+    case sampled
+    /// The full vocabulary (the reference code): under constrained sampling
+    /// its gradient also moves mass onto tokens that can never be sampled.
+    case full
+}
+
 /// Settings of an RL run (defaults: DESIGN §2).
 public struct RLSettings: Codable, Sendable, Equatable {
     public var algorithm = RLAlgorithm.prorl
     /// Prompts (tasks) per step.
-    public var promptsPerStep = 8
+    public var promptsPerStep = 64
     /// Rollouts per prompt (G).
     public var rollouts = 16
     /// Most items per path (Lmax).
     public var maxItems = 10
     /// Optimisation steps.
-    public var steps = 200
+    public var steps = 600
     public var learningRate: Float = 1e-4
     public var weightDecay: Float = 0.05
     /// Fraction of the steps over which the learning rate warms up (then
@@ -54,23 +76,38 @@ public struct RLSettings: Codable, Sendable, Equatable {
     public var gradientClip: Float = 1
     /// β: weight of the KL term to the frozen pretrained policy.
     public var klWeight = 0.01
+    public var klEstimator = KLEstimator.exact
+    /// The distribution log-probabilities (policy and reference) are taken under.
+    public var logProbSupport = LogProbSupport.sampled
+    /// Prompts per micro-batch: a step's prompts are sampled, scored and
+    /// back-propagated this many at a time, its gradients accumulated, so
+    /// the update equals one over the whole batch.
+    public var microBatchPrompts = 8
     /// γ: discount of the reward-to-go.
     public var gamma = 1.0
     public var weights = RewardWeights()
+    /// How step rewards are normalised.
+    public var centering = CenteringMode.scale
     /// Steps whose step rewards estimate the centering statistics, which
-    /// are then frozen.
+    /// are then frozen (all modes but `batch`).
     public var centeringWarmupSteps = 20
     /// Floor of the centering standard deviations.
     public var sigmaFloor = 0.1
     public var itemLogProb = ItemLogProb.mean
     /// GRPO: divide by the group's standard deviation too.
     public var grpoScaleByStd = false
-    /// Sampling.
-    public var temperature: Float = 1
+    /// Sampling temperature of the rollouts. Below 1 the rollouts stay near
+    /// the policy's own top choices, so what RL learns moves the top beam
+    /// (what is evaluated); the loss scores the same tempered distribution.
+    public var temperature: Float = 0.5
     public var topK = 0
     public var topP: Float = 1
     /// Constrain rollouts to valid items (the tokenizer's trie).
     public var constrained = true
+    /// Whether a rollout (and the in-training validation) may name one of
+    /// its items twice; a platform does not, and the simulator re-accepts a
+    /// just-seen item readily, so policies allowed to repeat learn to.
+    public var allowRepeats = false
     /// Evaluate on the validation tasks (and keep the best checkpoint)
     /// every this many steps; 0: only at the end.
     public var evaluateEvery = 50
@@ -81,6 +118,55 @@ public struct RLSettings: Codable, Sendable, Equatable {
     public var seed: UInt64 = 2025
 
     public init() {}
+
+    /// The official code's choices, one flag away: global z-scores frozen
+    /// after the warm-up, the log-ratio KL estimator over full-vocabulary
+    /// log-probs, rollouts at temperature 1 with transformers' default
+    /// top-k 50 and repeats allowed (duplicates get CTR 0).
+    public mutating func applyReferencePreset() {
+        centering = .frozen
+        klEstimator = .logRatio
+        logProbSupport = .full
+        allowRepeats = true
+        topK = 50
+        temperature = 1
+    }
+
+    /// Backward-compatible decoding: fields added later take their defaults.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func get<T: Decodable>(_ k: CodingKeys, _ d: T) throws -> T { try c.decodeIfPresent(T.self, forKey: k) ?? d }
+        let d = RLSettings()
+        algorithm = try get(.algorithm, d.algorithm)
+        promptsPerStep = try get(.promptsPerStep, d.promptsPerStep)
+        rollouts = try get(.rollouts, d.rollouts)
+        maxItems = try get(.maxItems, d.maxItems)
+        steps = try get(.steps, d.steps)
+        learningRate = try get(.learningRate, d.learningRate)
+        weightDecay = try get(.weightDecay, d.weightDecay)
+        warmupFraction = try get(.warmupFraction, d.warmupFraction)
+        gradientClip = try get(.gradientClip, d.gradientClip)
+        klWeight = try get(.klWeight, d.klWeight)
+        klEstimator = try get(.klEstimator, d.klEstimator)
+        logProbSupport = try get(.logProbSupport, d.logProbSupport)
+        microBatchPrompts = try get(.microBatchPrompts, d.microBatchPrompts)
+        gamma = try get(.gamma, d.gamma)
+        weights = try get(.weights, d.weights)
+        centering = try get(.centering, d.centering)
+        centeringWarmupSteps = try get(.centeringWarmupSteps, d.centeringWarmupSteps)
+        sigmaFloor = try get(.sigmaFloor, d.sigmaFloor)
+        itemLogProb = try get(.itemLogProb, d.itemLogProb)
+        grpoScaleByStd = try get(.grpoScaleByStd, d.grpoScaleByStd)
+        temperature = try get(.temperature, d.temperature)
+        topK = try get(.topK, d.topK)
+        topP = try get(.topP, d.topP)
+        constrained = try get(.constrained, d.constrained)
+        allowRepeats = try get(.allowRepeats, d.allowRepeats)
+        evaluateEvery = try get(.evaluateEvery, d.evaluateEvery)
+        selectionBeams = try get(.selectionBeams, d.selectionBeams)
+        checkpointEvery = try get(.checkpointEvery, d.checkpointEvery)
+        seed = try get(.seed, d.seed)
+    }
 
     /// Throws when a value is out of range (named as on the command line).
     public func validate() throws {
@@ -96,6 +182,7 @@ public struct RLSettings: Codable, Sendable, Equatable {
         guard topK >= 0, topP > 0, topP <= 1 else { throw bad("top-k ≥ 0 and top-p in (0, 1] expected") }
         guard sigmaFloor > 0 else { throw bad("sigma-floor: expected > 0, found \(sigmaFloor)") }
         guard centeringWarmupSteps >= 1 else { throw bad("centering-warmup: expected ≥ 1 step, found \(centeringWarmupSteps)") }
+        guard microBatchPrompts >= 1 else { throw bad("micro-batch: expected ≥ 1 prompt, found \(microBatchPrompts)") }
         guard selectionBeams >= 1 else { throw bad("selection-beams: expected ≥ 1, found \(selectionBeams)") }
     }
 
@@ -107,6 +194,7 @@ public struct RLSettings: Codable, Sendable, Equatable {
         o.topK = topK
         o.topP = topP
         o.seed = seed
+        o.allowRepeats = allowRepeats
         return o
     }
 }

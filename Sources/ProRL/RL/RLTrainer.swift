@@ -17,23 +17,72 @@ public struct RLStepLog: Sendable {
     }
 }
 
+/// What scores rollouts: the step rewards of item paths (nil: an invalid
+/// item), path r belonging to task `taskOf[r]`. The simulator
+/// (``RolloutScorer``) is the engine's; tests bring toy worlds.
+public protocol RolloutRewarding: AnyObject {
+    /// Whether a task can be scored at all (its target and history known).
+    func accepts(_ task: ProactiveTask) -> Bool
+    func score(paths: [[Int32?]], tasks: [ProactiveTask], taskOf: [Int]) -> StepRewards
+}
+
+extension RolloutScorer: RolloutRewarding {
+    public func accepts(_ task: ProactiveTask) -> Bool { simulatorView(history: task.history, target: task.target) != nil }
+}
+
+/// The per-action numbers the loss of one micro-batch needs.
+public struct RLLossInput {
+    /// Encoder tokens of the micro-batch's prompts.
+    public var encoder: [[Int32]]
+    /// G rollouts per prompt, prompt-major.
+    public var rollouts: [Rollout]
+    /// Advantage of each action, `[rollout][action]`.
+    public var advantages: [[Double]]
+    /// The loss normaliser: valid rollouts of the whole step.
+    public var normaliser: Double
+
+    public init(encoder: [[Int32]], rollouts: [Rollout], advantages: [[Double]], normaliser: Double) {
+        self.encoder = encoder
+        self.rollouts = rollouts
+        self.advantages = advantages
+        self.normaliser = normaliser
+    }
+}
+
+/// What the loss of a micro-batch came to.
+public struct RLLossParts {
+    /// The loss value whose gradient is accumulated.
+    public var loss = 0.0
+    /// Σ over valid rollouts of the exact KL (item-averaged over tokens, as ℓ).
+    public var kl = 0.0
+    /// Σ over valid rollouts of Σ_t (ℓ_t − ℓ_t^ref).
+    public var klLogRatio = 0.0
+    /// Σ of the per-position entropies and the positions counted.
+    public var entropy = 0.0
+    public var positions = 0
+}
+
 /// On-policy RL of the policy against the simulator (DESIGN §2 steps 2–6):
 /// per step, G rollouts for each of P prompts, step rewards from one
-/// simulator pass per rollout, centering, advantages, then one AdamW update
-/// of `−Σ A_t ℓ_t + β Σ (ℓ_t − ℓ_t^ref)` over the rollouts.
+/// simulator pass per rollout, normalisation, advantages, then one AdamW
+/// update of `(1/n)·Σ [−Σ_t A_t ℓ_t + β·KL]` over the n valid rollouts. The
+/// step runs in micro-batches of prompts (sampling, then the loss passes),
+/// gradients accumulated, so its update equals that of one large batch.
 public final class RLTrainer {
     public let policy: Policy
     /// The frozen pretrained policy (the KL anchor).
     public let reference: T5Policy
     public let settings: RLSettings
     public let train: [ProactiveTask]
-    public let scorer: RolloutScorer
+    public let rewards: RolloutRewarding
     public private(set) var centering: RewardCentering
     /// Steps completed.
     public private(set) var step = 0
     private let decoding: PathDecoding
     private let pass: T5Pass, referencePass: T5Pass
-    private let weights: FloatBuffer
+    private let weights, klWeights, klValues: FloatBuffer
+    private let mask: UnsafeMutablePointer<UInt8>
+    private let maskScratch: Int32Buffer
     private let schedule: LearningRateSchedule
 
     /// - Parameters:
@@ -42,16 +91,25 @@ public final class RLTrainer {
     ///   - reference: the frozen pretrained policy (nil: a copy of `policy`).
     ///   - train: prompts; each must be known to the simulator (see
     ///     ``PathEvaluator/scorable(_:)``).
-    public init(policy: Policy, reference: T5Policy? = nil, simulator: Simulator, catalog: ItemCatalog,
-                train: [ProactiveTask], settings: RLSettings) throws {
-        try settings.validate()
-        guard !train.isEmpty else { throw DataError(file: "RL", "no training tasks") }
+    public convenience init(policy: Policy, reference: T5Policy? = nil, simulator: Simulator, catalog: ItemCatalog,
+                            train: [ProactiveTask], settings: RLSettings) throws {
         guard policy.itemIDs == catalog.rawIDs else {
             throw DataError(file: "RL", "the policy's items differ from the tasks' catalogue (pretrain on these tasks)")
         }
+        let scorer = RolloutScorer(simulator: simulator, catalog: catalog,
+                                   maxBatch: min(settings.promptsPerStep * settings.rollouts, 256), maxItems: settings.maxItems)
+        try self.init(policy: policy, reference: reference, rewards: scorer, train: train, settings: settings)
+    }
+
+    /// The same against any rewarder.
+    public init(policy: Policy, reference: T5Policy? = nil, rewards: RolloutRewarding, train: [ProactiveTask],
+                settings: RLSettings) throws {
+        try settings.validate()
+        guard !train.isEmpty else { throw DataError(file: "RL", "no training tasks") }
         self.policy = policy
         self.settings = settings
         self.train = train
+        self.rewards = rewards
         if let reference, reference !== policy.model {
             guard reference.config == policy.model.config else {
                 throw DataError(file: "RL", "the reference policy's architecture differs from the policy's")
@@ -61,12 +119,11 @@ public final class RLTrainer {
             self.reference = try T5Policy(config: policy.model.config)
             self.reference.store.copyValues(from: policy.model.store)
         }
-        let P = settings.promptsPerStep, G = settings.rollouts
-        scorer = RolloutScorer(simulator: simulator, catalog: catalog, maxBatch: min(P * G, 256), maxItems: settings.maxItems)
-        for (i, t) in train.enumerated() where scorer.simulatorView(history: t.history, target: t.target) == nil {
+        for (i, t) in train.enumerated() where !rewards.accepts(t) {
             throw DataError(file: "RL", "training task \(i + 1): target or history unknown to the simulator")
         }
-        centering = RewardCentering(sigmaFloor: settings.sigmaFloor)
+        centering = RewardCentering(mode: settings.centering, sigmaFloor: settings.sigmaFloor, positions: settings.maxItems)
+        let P = min(settings.microBatchPrompts, settings.promptsPerStep), G = settings.rollouts
         let encoderLength = policy.encoderLength(historyLength: train.map(\.history.count).max()!)
         let decoderLength = policy.decoderLength(maxItems: settings.maxItems)
         let decoder = T5Decoder(model: policy.model, maxPrompts: P, maxRows: P * G, encoderLength: encoderLength,
@@ -75,10 +132,22 @@ public final class RLTrainer {
         let capacity = T5Pass.Capacity(prompts: P, encoderLength: encoderLength, sequences: P * G, decoderLength: decoderLength)
         pass = T5Pass(model: policy.model, capacity: capacity)
         referencePass = T5Pass(model: self.reference, capacity: capacity)
+        // the sampled distribution is softmax(logits / T): score it, and the reference, at T too
+        if settings.logProbSupport == .sampled {
+            pass.logitScale = 1 / settings.temperature
+            referencePass.logitScale = 1 / settings.temperature
+        }
         weights = FloatBuffer(count: capacity.rows)
+        klWeights = FloatBuffer(count: capacity.rows)
+        klValues = FloatBuffer(count: capacity.rows)
+        let V = policy.model.config.vocabulary
+        mask = .allocate(capacity: capacity.rows * V)
+        maskScratch = Int32Buffer(capacity: V)
         schedule = LearningRateSchedule(peak: settings.learningRate, totalSteps: settings.steps,
                                         warmupFraction: settings.warmupFraction, cosine: false)
     }
+
+    deinit { mask.deallocate() }
 
     /// The prompts of step `s` (1-based): consecutive slices of a seeded
     /// shuffle of the tasks, reshuffled every pass over them — a function
@@ -100,10 +169,101 @@ public final class RLTrainer {
         return out
     }
 
+    /// Prompt ranges of the micro-batches of a step.
+    private var microBatches: [Range<Int>] {
+        let P = settings.promptsPerStep, m = min(settings.microBatchPrompts, P)
+        return stride(from: 0, to: P, by: m).map { $0..<min($0 + m, P) }
+    }
+
+    /// Samples G rollouts for each prompt (micro-batch by micro-batch; rows
+    /// numbered over the whole step).
+    public func sampleRollouts(encoder: [[Int32]], stream: UInt64) -> [Rollout] {
+        let G = settings.rollouts
+        var out: [Rollout] = []
+        out.reserveCapacity(encoder.count * G)
+        let m = min(settings.microBatchPrompts, settings.promptsPerStep)
+        for start in stride(from: 0, to: encoder.count, by: m) {
+            let end = min(start + m, encoder.count)
+            let sampled = decoding.sample(prompts: Array(encoder[start..<end]), samplesPerPrompt: G, options: settings.decoding,
+                                          stream: stream, rowOffset: start * G)
+            out += sampled.map { Rollout(tokens: $0.tokens, tokenizer: policy.tokenizer, maxItems: settings.maxItems) }
+        }
+        return out
+    }
+
+    /// The loss of one micro-batch (at most `microBatchPrompts` prompts):
+    /// log-probs of policy and reference under the support the settings
+    /// name (`sampled`: the tokens allowed at each position, at the sampling
+    /// temperature), then `Σ_tokens w·(−log p) + Σ_positions g·KL` with, per action
+    /// of k tokens (k = 1 with `sum`), w = (A − β_logratio)/(k·n) and
+    /// g = β_exact/(k·n). With `backward`, accumulates its gradient into the
+    /// policy's gradients (the caller zeroes them).
+    @discardableResult
+    public func loss(_ input: RLLossInput, backward: Bool) -> RLLossParts {
+        let s = settings, G = s.rollouts
+        let batch = PolicyBatch(encoder: input.encoder, targets: input.rollouts.map(\.tokens), group: G,
+                                startToken: policy.model.config.decoderStartToken)
+        let V = policy.model.config.vocabulary
+        var logitMask: UnsafePointer<UInt8>? = nil
+        if s.logProbSupport == .sampled {
+            for (r, rollout) in input.rollouts.enumerated() {
+                decoding.tokenMask(rollout.tokens, options: s.decoding, into: mask + Int(batch.decoderStarts[r]) * V,
+                                   scratch: maskScratch.base)
+            }
+            logitMask = UnsafePointer(mask)
+        }
+        pass.forward(batch, training: false, entropy: true, logitMask: logitMask)
+        referencePass.forward(batch, training: false, logitMask: logitMask)
+        let logp = pass.tokenLosses, refLogp = referencePass.tokenLosses  // −log p
+        let w = weights.tensor(rows: batch.rows, cols: 1), g = klWeights.tensor(rows: batch.rows, cols: 1)
+        let klRows = klValues.tensor(rows: batch.rows, cols: 1)
+        w.zero()
+        g.zero()
+        let n = input.normaliser, beta = s.klWeight
+        let exact = s.klEstimator == .exact
+        var parts = RLLossParts()
+        for (r, rollout) in input.rollouts.enumerated() where rollout.length > 0 {
+            let start = Int(batch.decoderStarts[r])
+            for (t, range) in rollout.actionTokens.enumerated() {
+                let a = input.advantages[r][t]
+                let k = s.itemLogProb == .mean ? Double(range.count) : 1
+                var l = 0.0, lr = 0.0
+                for j in range {
+                    w[start + j] = Float((a - (exact ? 0 : beta)) / (k * n))
+                    if exact { g[start + j] = Float(beta / (k * n)) }
+                    l -= Double(logp[start + j])
+                    lr -= Double(refLogp[start + j])
+                }
+                parts.klLogRatio += (l - lr) / k
+                parts.loss += -a * l / k / n + (exact ? 0 : beta * l / k / n)
+            }
+        }
+        // the exact KL of every position; its gradient (weighted by g) is
+        // written over the reference's logits, which are not needed again
+        let z = pass.lastLogits!, zRef = referencePass.lastLogits!
+        Kernels.klCategorical(kl: klRows, dLogits: backward && exact ? zRef : nil, logits: z, reference: zRef,
+                              mask: logitMask, rowWeights: g)
+        for (r, rollout) in input.rollouts.enumerated() where rollout.length > 0 {
+            let start = Int(batch.decoderStarts[r])
+            for range in rollout.actionTokens {
+                let k = s.itemLogProb == .mean ? Double(range.count) : 1
+                for j in range {
+                    parts.kl += Double(klRows[start + j]) / k
+                    if exact { parts.loss += Double(g[start + j]) * Double(klRows[start + j]) }
+                }
+            }
+        }
+        let entropy = pass.tokenEntropy!
+        for i in 0..<entropy.count { parts.entropy += Double(entropy[i]) }
+        parts.positions = entropy.count
+        if backward { pass.backward(weights: w, extraLogitGradient: exact ? zRef : nil) }
+        return parts
+    }
+
     /// Runs one step and returns its log.
     public func runStep() -> RLStepLog {
         step += 1
-        let s = settings, P = s.promptsPerStep, G = s.rollouts
+        let s = settings, G = s.rollouts
         let timer = Workloads.PhaseTimer()
         let t0 = Date()
         timer.start()
@@ -111,71 +271,54 @@ public final class RLTrainer {
         let encoder = tasks.map { policy.encoderTokens(history: $0.history, target: $0.target) }
 
         // 1. rollouts
-        let sampled = decoding.sample(prompts: encoder, samplesPerPrompt: G, options: s.decoding, stream: UInt64(step))
-        let rollouts = sampled.map { Rollout(tokens: $0.tokens, tokenizer: policy.tokenizer, maxItems: s.maxItems) }
+        let rollouts = sampleRollouts(encoder: encoder, stream: UInt64(step))
         timer.lap("generate")
 
-        // 2. step rewards, centering, advantages
-        let raw = scorer.score(rollouts, tasks: tasks, taskOf: (0..<(P * G)).map { $0 / G })
-        if step <= s.centeringWarmupSteps { centering.observe(raw) }
-        if step >= s.centeringWarmupSteps { centering.frozen = true }
+        // 2. step rewards, normalisation, advantages
+        let raw = rewards.score(paths: rollouts.map(\.items), tasks: tasks, taskOf: (0..<rollouts.count).map { $0 / G })
+        centering.observe(raw)  // adds to the statistics until frozen; always records the batch
+        if s.centering != .batch && step >= s.centeringWarmupSteps { centering.frozen = true }
         let stepRewards = raw.combined(weights: s.weights, maxItems: s.maxItems,
                                        centering: s.algorithm.centers ? centering : nil)
         let advantages = Advantages.compute(s.algorithm, stepRewards: stepRewards, actions: rollouts.map(\.actions),
                                             group: G, gamma: s.gamma, grpoScaleByStd: s.grpoScaleByStd)
         timer.lap("rewards")
 
-        // 3. log-probs under the policy and the reference (one encoder pass
-        //    per prompt, packed decoder rows)
-        let batch = PolicyBatch(encoder: encoder, targets: rollouts.map(\.tokens), group: G,
-                                startToken: policy.model.config.decoderStartToken)
-        pass.forward(batch, training: false, entropy: true)
-        timer.lap("policy_forward")
-        referencePass.forward(batch, training: false)
-        timer.lap("reference_forward")
-
-        // 4. per-token weights of the loss, backward, update
-        let logp = pass.tokenLosses, refLogp = referencePass.tokenLosses  // −log p
-        let w = weights.tensor(rows: batch.rows, cols: 1)
-        w.zero()
-        // the loss counts rollouts with at least one item (the reference's
-        // valid rollouts)
-        let n = Double(max(rollouts.filter { $0.length > 0 }.count, 1)), beta = s.klWeight
-        var kl = 0.0, actionCount = 0, advSum = 0.0, advSquares = 0.0
-        for (r, rollout) in rollouts.enumerated() where rollout.length > 0 {
-            let start = Int(batch.decoderStarts[r])
-            for (t, range) in rollout.actionTokens.enumerated() {
-                let a = advantages[r][t]
-                let k = s.itemLogProb == .mean ? Double(range.count) : 1
-                var l = 0.0, lr = 0.0
-                for j in range {
-                    w[start + j] = Float((a - beta) / (k * n))
-                    l -= Double(logp[start + j])
-                    lr -= Double(refLogp[start + j])
-                }
-                kl += (l - lr) / k
-                actionCount += 1
-                advSum += a
-                advSquares += a * a
-            }
-        }
+        // 3. the loss, micro-batch by micro-batch, gradients accumulated;
+        //    it counts rollouts with at least one item (the reference's valid ones)
+        let n = Double(max(rollouts.filter { $0.length > 0 }.count, 1))
         policy.model.store.zeroGrads()
-        pass.backward(weights: w)
+        var parts = RLLossParts()
+        for m in microBatches {
+            let rows = (m.lowerBound * G)..<(m.upperBound * G)
+            let p = loss(RLLossInput(encoder: Array(encoder[m]), rollouts: Array(rollouts[rows]),
+                                     advantages: Array(advantages[rows]), normaliser: n), backward: true)
+            parts.loss += p.loss
+            parts.kl += p.kl
+            parts.klLogRatio += p.klLogRatio
+            parts.entropy += p.entropy
+            parts.positions += p.positions
+        }
+        timer.lap("loss_passes")
         let gradNorm = Kernels.clipGradientNorm(policy.model.store.allGrads, maxNorm: s.gradientClip)
         let lr = schedule(step)
         policy.model.store.adamW(lr: lr, weightDecay: s.weightDecay)
-        timer.lap("backward_update")
+        timer.lap("update")
 
-        // 5. the log
+        // 4. the log
+        var actionCount = 0, advSum = 0.0, advSquares = 0.0
+        for (r, rollout) in rollouts.enumerated() where rollout.length > 0 {
+            for a in advantages[r] { actionCount += 1; advSum += a; advSquares += a * a }
+        }
         var log = RLStepLog(step: step)
         let all = Double(rollouts.count)
         let seconds = Date().timeIntervalSince(t0)
         let steps = raw.ctr.reduce(0) { $0 + $1.count }
         func meanOver(_ x: [[Double]]) -> Double { x.reduce(0) { $0 + $1.reduce(0, +) } / Double(max(steps, 1)) }
         func count(_ x: [[Bool]]) -> Double { Double(x.reduce(0) { $0 + $1.filter { $0 }.count }) }
-        let entropy = pass.tokenEntropy!
-        var entropySum = 0.0
-        for i in 0..<entropy.count { entropySum += Double(entropy[i]) }
+        func normalised(_ x: [[Double]], _ c: RewardCentering.Component) -> [[Double]] {
+            x.map { $0.enumerated().map { centering.normalise($0.element, c, position: $0.offset) } }
+        }
         let advMean = advSum / Double(max(actionCount, 1))
         log.values = [
             ("length", Double(rollouts.reduce(0) { $0 + $1.length }) / all),
@@ -186,16 +329,17 @@ public final class RLTrainer {
             ("duplicates", count(raw.duplicate) / Double(max(steps, 1))),
             ("validity", 1 - count(raw.invalid) / Double(max(steps, 1))),
             ("ctr", meanOver(raw.ctr)), ("ioi", meanOver(raw.ioi)), ("ior", meanOver(raw.ior)),
-            ("ctr_z", meanOver(raw.ctr.map { $0.map { centering.normalise($0, .ctr) } })),
-            ("ioi_z", meanOver(raw.ioi.map { $0.map { centering.normalise($0, .ioi) } })),
-            ("ior_z", meanOver(raw.ior.map { $0.map { centering.normalise($0, .ior) } })),
+            ("ctr_z", meanOver(normalised(raw.ctr, .ctr))),
+            ("ioi_z", meanOver(normalised(raw.ioi, .ioi))),
+            ("ior_z", meanOver(normalised(raw.ior, .ior))),
             ("path_ioi", raw.pathIoI.reduce(0, +) / all), ("path_ior", raw.pathIoR.reduce(0, +) / all),
             ("path_ctr", raw.pathCTR.reduce(0, +) / all),
             ("step_reward", meanOver(stepRewards)),
             ("path_reward", stepRewards.reduce(0) { $0 + $1.reduce(0, +) } / all),
             ("advantage_mean", advMean),
             ("advantage_std", (max(advSquares / Double(max(actionCount, 1)) - advMean * advMean, 0)).squareRoot()),
-            ("kl", kl / n), ("entropy", entropySum / Double(max(entropy.count, 1))),
+            ("loss", parts.loss), ("kl", parts.kl / n), ("kl_log_ratio", parts.klLogRatio / n),
+            ("entropy", parts.entropy / Double(max(parts.positions, 1))),
             ("grad_norm", Double(gradNorm)), ("lr", Double(lr)),
             ("seconds", seconds), ("rollouts_per_second", all / max(seconds, 1e-9)),
         ]

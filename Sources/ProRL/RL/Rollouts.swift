@@ -80,9 +80,9 @@ public struct StepRewards: Sendable, Equatable {
             (0..<ctr[r].count).map { k in
                 var c = ctr[r][k], i = ioi[r][k], o = ior[r][k]
                 if let z = centering {
-                    c = z.normalise(c, .ctr)
-                    i = z.normalise(i, .ioi)
-                    o = z.normalise(o, .ior)
+                    c = z.normalise(c, .ctr, position: k)
+                    i = z.normalise(i, .ioi, position: k)
+                    o = z.normalise(o, .ior, position: k)
                 }
                 return w.ctr * c / Double(maxItems) + w.ioi * i + w.ior * o
             }

@@ -210,6 +210,28 @@ public enum Kernels {
         }
     }
 
+    /// Restricts logits `[N, C]` to a support in place: entries where
+    /// `mask[n·C + c] == 0` become −1e30 (probability 0 downstream).
+    public static func maskFill(_ x: Tensor, mask: UnsafePointer<UInt8>) {
+        timed("mask_fill") { pk_mask_fill(x.base, mask, Int32(x.rows), Int32(x.cols)) }
+    }
+
+    /// Exact `KL(softmax(logits) ‖ softmax(reference))` per row over the
+    /// support `mask` (nil: all), into `kl` `[N]`; with `dLogits`, its
+    /// gradient with respect to `logits` times `rowWeights[n]` (or `scale`),
+    /// written (may alias `reference` or `logits`).
+    public static func klCategorical(kl: Tensor, dLogits: Tensor?, logits: Tensor, reference: Tensor,
+                                     mask: UnsafePointer<UInt8>?, rowWeights: Tensor? = nil, scale: Float = 1) {
+        precondition(reference.rows == logits.rows && reference.cols == logits.cols && kl.count == logits.rows,
+                     "kl shapes")
+        if let d = dLogits { precondition(d.count == logits.count, "kl: dLogits shape") }
+        if let w = rowWeights { precondition(w.count == logits.rows, "kl: row weights shape") }
+        timed("kl_categorical") {
+            pk_kl_categorical(kl.base, dLogits?.base, logits.base, reference.base, mask, rowWeights?.base, scale,
+                              Int32(logits.rows), Int32(logits.cols))
+        }
+    }
+
     // MARK: Normalisation
 
     /// T5 RMSNorm forward; saves `rstd[N]`.
