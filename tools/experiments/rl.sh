@@ -24,6 +24,7 @@
 #   eval         validation (selection) and test (read once), K = 1 and 10,
 #                under both simulators; tools/experiments/summarise.py makes
 #                the tables with paired bootstrap intervals
+# ABLATIONS=0 skips the single-seed estimators and Figure 2.
 # Threads: each job runs on one core; JOBS jobs run at once (default 2). Every
 # RL run has STEPS steps or MINUTES minutes (default 14), whichever ends first.
 set -euo pipefail
@@ -34,6 +35,7 @@ STEPS=${3:-800}
 PROMPTS=${4:-64}
 JOBS=${JOBS:-2}
 MINUTES=${MINUTES:-14}  # every RL run stops by this wall-clock budget (one core)
+ABLATIONS=${ABLATIONS:-1}  # 0: only the pretrained policy, ProRL and the reference preset
 case $DATASET in
   ml100k) INTER=${PRORL_DATA_DIR:-../shared/data}/ml-100k/ml-100k.inter; ITEM=${INTER%.inter}.item; WORLD=() ;;
   synthetic) INTER=Data/synthetic/synthetic.inter; ITEM=Data/synthetic/synthetic.item; WORLD=(--world Data/synthetic) ;;
@@ -82,30 +84,39 @@ for s in 1 2 3; do
   rl "prorl-s$s" $s --algo prorl
   rl "reference-s$s" $s --algo prorl --preset reference
 done
-for algo in reinforce grpo prorl-no-centering prorl-no-psae; do rl "$algo-s1" 1 --algo $algo; done
-for w in ctr:1,0,0 ioi:0,1,0 ior:0,0,1; do rl "reinforce-${w%%:*}-s1" 1 --algo reinforce --weights "${w#*:}"; done
+if [ "$ABLATIONS" = 1 ]; then
+  for algo in reinforce grpo prorl-no-centering prorl-no-psae; do rl "$algo-s1" 1 --algo $algo; done
+  for w in ctr:1,0,0 ioi:0,1,0 ior:0,0,1; do rl "reinforce-${w%%:*}-s1" 1 --algo reinforce --weights "${w#*:}"; done
+fi
 wait_all
 
 # evaluation: every policy, both splits, both simulators
 policies=()
 for s in 1 2 3; do
   policies+=(--policy "pretrained-s$s=$OUT/pretrain-s$s/policy-sft.safetensors")
-  policies+=(--policy "prorl-s$s=$OUT/prorl-s$s/policy.safetensors" --policy "reference-s$s=$OUT/reference-s$s/policy.safetensors")
+  for name in prorl reference; do policies+=(--policy "$name-s$s=$OUT/$name-s$s/policy.safetensors"); done
 done
-for algo in reinforce grpo prorl-no-centering prorl-no-psae; do policies+=(--policy "$algo-s1=$OUT/$algo-s1/policy.safetensors"); done
+for name in reinforce grpo prorl-no-centering prorl-no-psae; do
+  [ -f "$OUT/$name-s1/policy.safetensors" ] && policies+=(--policy "$name-s1=$OUT/$name-s1/policy.safetensors")
+done
+# K = 1 everywhere; K = 10 (best of K) on the test split under the training simulator
 for split in validation test; do  # checkpoints were selected on validation; test is read once, here
   for sim in simulator simulator-b; do
+    beams=1; [ "$split/$sim" = test/simulator ] && beams=1,10
     [ -f "$OUT/eval-$split-$sim/results.json" ] || job "$OUT/eval-$split-$sim.log" $P eval \
-        --simulator "$OUT/$sim/simulator.safetensors" --tasks "$T" --split $split "${policies[@]}" --beams 1,10 \
+        --simulator "$OUT/$sim/simulator.safetensors" --tasks "$T" --split $split "${policies[@]}" --beams $beams \
         --baselines random,popular,greedy,reference --out "$OUT/eval-$split-$sim" --threads 1 "${WORLD[@]}"
   done
 done
 wait_all
 # the paper's Figure 2: REINFORCE on each reward component alone, next to ProRL
-$P report --run "prorl=$OUT/prorl-s1" --run "reinforce-ctr=$OUT/reinforce-ctr-s1" --run "reinforce-ioi=$OUT/reinforce-ioi-s1" \
-    --run "reinforce-ior=$OUT/reinforce-ior-s1" --title "REINFORCE on one reward component, and ProRL" --out "$OUT/figure2" >/dev/null
-$P report --run "prorl=$OUT/prorl-s1" --run "reference=$OUT/reference-s1" --run "reinforce=$OUT/reinforce-s1" \
-    --run "grpo=$OUT/grpo-s1" --run "prorl-no-centering=$OUT/prorl-no-centering-s1" --run "prorl-no-psae=$OUT/prorl-no-psae-s1" \
-    --title "Training curves, seed 1" --out "$OUT/curves" >/dev/null
+runs=(--run "prorl=$OUT/prorl-s1" --run "reference=$OUT/reference-s1")
+if [ "$ABLATIONS" = 1 ]; then
+  $P report --run "prorl=$OUT/prorl-s1" --run "reinforce-ctr=$OUT/reinforce-ctr-s1" --run "reinforce-ioi=$OUT/reinforce-ioi-s1" \
+      --run "reinforce-ior=$OUT/reinforce-ior-s1" --title "REINFORCE on one reward component, and ProRL" --out "$OUT/figure2" >/dev/null
+  runs+=(--run "reinforce=$OUT/reinforce-s1" --run "grpo=$OUT/grpo-s1" --run "prorl-no-centering=$OUT/prorl-no-centering-s1"
+         --run "prorl-no-psae=$OUT/prorl-no-psae-s1")
+fi
+$P report "${runs[@]}" --title "Training curves, seed 1" --out "$OUT/curves" >/dev/null
 python3 tools/experiments/summarise.py "$OUT" > "$OUT/summary.md"
 echo "wrote $OUT/summary.md, $OUT/figure2/training.svg, $OUT/curves/training.svg"
