@@ -74,8 +74,15 @@ struct DemoCommand: ParsableCommand {
         ps.epochs = quick ? 1 : pretrainEpochs
         let pretrainer = try PolicyPretrainer(policy: policy, train: splits.train, validation: splits.validation, settings: ps)
         let bar = ProgressReporter(total: ps.epochs, label: "pretrain", every: 5)
-        pretrainer.run { e in
-            bar.update(e.epoch, status: String(format: "train %.3f  valid %.3f", e.trainLoss, e.validationLoss ?? .nan))
+        // the epoch kept is the one whose greedy validation paths raise p(target) most (IoI@1)
+        let selector = PathEvaluator(simulator: simulator, catalog: log.catalog)
+        let selectionTasks = selector.scorable(splits.validation).tasks
+        pretrainer.run(evaluate: {
+            let paths = PathGenerators.beams(policy: policy, tasks: selectionTasks, beams: 1, options: DecodingOptions())
+            return ["ioi": selector.summarise(method: "policy", beams: 1, scores: selector.score(paths, tasks: selectionTasks)).top.ioi]
+        }, selection: "ioi") { e in
+            bar.update(e.epoch, status: String(format: "train %.3f  valid %.3f  IoI@1 %.3f", e.trainLoss, e.validationLoss ?? .nan,
+                                               e.metrics["ioi"] ?? .nan))
         }
         bar.finish()
         let sftPath = "\(out)/pretrain/policy-sft.safetensors"
@@ -90,7 +97,7 @@ struct DemoCommand: ParsableCommand {
             if name == "reinforce" { s.algorithm = .reinforce }
             s.promptsPerStep = quick ? 4 : promptsPerStep
             s.steps = quick ? 4 : steps
-            s.evaluateEvery = quick ? 2 : 25
+            s.evaluateEvery = quick ? 4 : 25
             s.checkpointEvery = s.evaluateEvery
             let dir = "\(out)/\(name)"
             let run = try RLRun.create(dir, config: .init(inputs: .init(tasks: "\(out)/tasks", simulator: simPath, policy: sftPath,

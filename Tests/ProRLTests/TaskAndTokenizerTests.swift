@@ -39,6 +39,14 @@ struct TaskAndTokenizerTests {
         other.seed = 99
         let c = try TaskBuilder.build(log, settings: other)
         #expect(c.train != a.train, "another seed gives other tasks")
+        // more windows for held-out users: same users and training tasks, a superset of their tasks
+        var more = settings
+        more.evaluationTasksPerUser = 16
+        let d = try TaskBuilder.build(log, settings: more)
+        #expect(d.train == a.train, "the training tasks do not depend on the evaluation windows")
+        #expect(d.validation.count > a.validation.count && Set(a.validation.map { "\($0)" }).isSubset(of: Set(d.validation.map { "\($0)" })),
+                "validation: \(a.validation.count) tasks with 8 windows per user, \(d.validation.count) with 16, not a superset")
+        #expect(Set(d.test.compactMap(\.user)) == users[2], "test users change")
     }
 
     @Test("task files round-trip through JSON lines in the ProRL schema")
