@@ -93,6 +93,9 @@ struct CommandTests {
                 "the resumed run's weights equal the uninterrupted run's")
         let steps = try Figures.readMetrics("\(dir)/split/metrics.jsonl").compactMap { $0["step"] }
         #expect(steps == [1, 2, 3, 4], "metrics hold each step once: \(steps)")
+        // the starting policy is a selection candidate: validated at step 0, once
+        let validated = try Figures.readMetrics("\(dir)/split/validation.jsonl").compactMap { $0["step"] }
+        #expect(validated == [0, 2, 4], "validation steps: \(validated)")
         #expect(try Figures.readMetrics("\(dir)/whole/metrics.jsonl").map { $0["length"] }
                 == Figures.readMetrics("\(dir)/split/metrics.jsonl").map { $0["length"] })
         // the CLI resumes too, and refuses a directory without a run
