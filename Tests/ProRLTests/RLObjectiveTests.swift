@@ -179,6 +179,7 @@ struct RLObjectiveTests {
         s.centeringWarmupSteps = 3
         s.allowRepeats = true
         s.centering = centering
+        s.temperature = 1  // the comparison is about centering alone
         let trainer = try RLTrainer(policy: policy, rewards: ToyRewards(newItem: -1), train: tasks(4, items: 6), settings: s)
         var lengths: [Double] = []
         for _ in 0..<s.steps { lengths.append(trainer.runStep()["length"]!) }

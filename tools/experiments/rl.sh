@@ -16,14 +16,17 @@
 #                second SASRec that no policy trains against (other seed,
 #                width and depth): the held-out evaluator
 #   pretrain     3 seeds, checkpoint selected on validation IoI@1
-#   RL           per pretraining seed: the engine's default ProRL and the
-#                paper-faithful preset (--preset reference); on seed 1 only:
+#   RL           per pretraining seed: the engine's default ProRL, the same
+#                with rollouts at temperature 0.5, and the paper-faithful
+#                preset (--preset reference); on seed 1 only:
 #                REINFORCE, GRPO, ProRL without centering and without
 #                position-specific advantages, and REINFORCE on each reward
 #                component alone (the paper's Figure 2)
-#   eval         validation (selection) and test (read once), K = 1 and 10,
-#                under both simulators; tools/experiments/summarise.py makes
-#                the tables with paired bootstrap intervals
+#   eval         validation (selection) and test (read once), K = 1 (and 10
+#                on test), under both simulators, of each run's checkpoint
+#                selected on validation and of its last one (NAME-last);
+#                tools/experiments/summarise.py makes the tables with paired
+#                bootstrap intervals
 # ABLATIONS=0 skips the single-seed estimators and Figure 2.
 # Threads: each job runs on one core; JOBS jobs run at once (default 2). Every
 # RL run has STEPS steps or MINUTES minutes (default 14), whichever ends first.
@@ -83,6 +86,7 @@ rl() {
 for s in 1 2 3; do
   rl "prorl-s$s" $s --algo prorl
   rl "reference-s$s" $s --algo prorl --preset reference
+  rl "prorl-t0.5-s$s" $s --algo prorl --temperature 0.5
 done
 if [ "$ABLATIONS" = 1 ]; then
   for algo in reinforce grpo prorl-no-centering prorl-no-psae; do rl "$algo-s1" 1 --algo $algo; done
@@ -94,7 +98,9 @@ wait_all
 policies=()
 for s in 1 2 3; do
   policies+=(--policy "pretrained-s$s=$OUT/pretrain-s$s/policy-sft.safetensors")
-  for name in prorl reference; do policies+=(--policy "$name-s$s=$OUT/$name-s$s/policy.safetensors"); done
+  for name in prorl reference prorl-t0.5; do
+    policies+=(--policy "$name-s$s=$OUT/$name-s$s/policy.safetensors" --policy "$name-last-s$s=$OUT/$name-s$s/policy-last.safetensors")
+  done
 done
 for name in reinforce grpo prorl-no-centering prorl-no-psae; do
   [ -f "$OUT/$name-s1/policy.safetensors" ] && policies+=(--policy "$name-s1=$OUT/$name-s1/policy.safetensors")
