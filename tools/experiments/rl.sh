@@ -89,8 +89,11 @@ for s in 1 2 3; do
   rl "prorl-t0.5-s$s" $s --algo prorl --temperature 0.5
 done
 if [ "$ABLATIONS" = 1 ]; then
-  for algo in reinforce grpo prorl-no-centering prorl-no-psae; do rl "$algo-s1" 1 --algo $algo; done
-  for w in ctr:1,0,0 ioi:0,1,0 ior:0,0,1; do rl "reinforce-${w%%:*}-s1" 1 --algo reinforce --weights "${w#*:}"; done
+  # at T = 0.5, beside prorl-t0.5 (the default when they were measured)
+  for algo in reinforce grpo prorl-no-centering prorl-no-psae; do rl "$algo-s1" 1 --algo $algo --temperature 0.5; done
+  for w in ctr:1,0,0 ioi:0,1,0 ior:0,0,1; do
+    rl "reinforce-${w%%:*}-s1" 1 --algo reinforce --weights "${w#*:}" --temperature 0.5
+  done
 fi
 wait_all
 
@@ -116,9 +119,9 @@ for split in validation test; do  # checkpoints were selected on validation; tes
 done
 wait_all
 # the paper's Figure 2: REINFORCE on each reward component alone, next to ProRL
-runs=(--run "prorl=$OUT/prorl-s1" --run "reference=$OUT/reference-s1")
+runs=(--run "prorl=$OUT/prorl-s1" --run "prorl-t0.5=$OUT/prorl-t0.5-s1" --run "reference=$OUT/reference-s1")
 if [ "$ABLATIONS" = 1 ]; then
-  $P report --run "prorl=$OUT/prorl-s1" --run "reinforce-ctr=$OUT/reinforce-ctr-s1" --run "reinforce-ioi=$OUT/reinforce-ioi-s1" \
+  $P report --run "prorl-t0.5=$OUT/prorl-t0.5-s1" --run "reinforce-ctr=$OUT/reinforce-ctr-s1" --run "reinforce-ioi=$OUT/reinforce-ioi-s1" \
       --run "reinforce-ior=$OUT/reinforce-ior-s1" --title "REINFORCE on one reward component, and ProRL" --out "$OUT/figure2" >/dev/null
   runs+=(--run "reinforce=$OUT/reinforce-s1" --run "grpo=$OUT/grpo-s1" --run "prorl-no-centering=$OUT/prorl-no-centering-s1"
          --run "prorl-no-psae=$OUT/prorl-no-psae-s1")
