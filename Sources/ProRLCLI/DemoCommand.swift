@@ -78,8 +78,8 @@ struct DemoCommand: ParsableCommand {
         let selector = PathEvaluator(simulator: simulator, catalog: log.catalog)
         let selectionTasks = selector.scorable(splits.validation).tasks
         pretrainer.run(evaluate: {
-            let paths = PathGenerators.beams(policy: policy, tasks: selectionTasks, beams: 1, options: DecodingOptions())
-            return ["ioi": selector.summarise(method: "policy", beams: 1, scores: selector.score(paths, tasks: selectionTasks)).top.ioi]
+            ["ioi": selector.evaluate(policy: policy, method: "policy", tasks: selectionTasks, beams: 1,
+                                      options: DecodingOptions()).top.ioi]
         }, selection: "ioi") { e in
             bar.update(e.epoch, status: String(format: "train %.3f  valid %.3f  IoI@1 %.3f", e.trainLoss, e.validationLoss ?? .nan,
                                                e.metrics["ioi"] ?? .nan))

@@ -64,11 +64,9 @@ struct PretrainCommand: ParsableCommand {
         if let simulator, select != "loss" {
             let evaluator = PathEvaluator(simulator: try Simulator.load(simulator), catalog: catalog)
             let (tasks, _) = evaluator.scorable(validation)
-            var options = DecodingOptions()
-            options.allowRepeats = false
-            evaluate = {
-                let paths = PathGenerators.beams(policy: policy, tasks: tasks, beams: 1, options: options)
-                let m = evaluator.summarise(method: "policy", beams: 1, scores: evaluator.score(paths, tasks: tasks)).top
+            evaluate = {  // greedy paths, no repeats (the decoding defaults)
+                let m = evaluator.evaluate(policy: policy, method: "policy", tasks: tasks, beams: 1,
+                                           options: DecodingOptions()).top
                 return ["ioi": m.ioi, "ior": m.ior, "ctr": m.ctr, "length": m.length]
             }
         }

@@ -119,6 +119,13 @@ public final class PathEvaluator: @unchecked Sendable {
         return Double(shared) / Double(seq.count - 1)
     }
 
+    /// The row of `policy`'s beam-searched paths (K = `beams`) on `tasks`.
+    public func evaluate(policy: Policy, method: String, tasks: [ProactiveTask], beams: Int,
+                         options: DecodingOptions) -> MethodResult {
+        let candidates = PathGenerators.beams(policy: policy, tasks: tasks, beams: beams, options: options)
+        return summarise(method: method, beams: beams, scores: score(candidates, tasks: tasks))
+    }
+
     /// The table row of `scores` (each task's candidates, best first).
     public func summarise(method: String, beams: Int, scores: [[PathScore]]) -> MethodResult {
         let n = Double(max(scores.count, 1))

@@ -118,8 +118,7 @@ public struct EvaluationPlan: Sendable {
                 throw DataError(file: path, "the policy's items differ from the tasks' catalogue")
             }
             for k in beams {
-                let candidates = PathGenerators.beams(policy: policy, tasks: tasks, beams: k, options: options)
-                add(evaluator.summarise(method: name, beams: k, scores: evaluator.score(candidates, tasks: tasks)))
+                add(evaluator.evaluate(policy: policy, method: name, tasks: tasks, beams: k, options: options))
             }
         }
         for b in baselines {

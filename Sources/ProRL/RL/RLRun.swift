@@ -201,10 +201,8 @@ public final class RLSession {
         let s = run.config.settings, step = trainer.step
         var options = s.decoding
         options.constrained = true
-        let candidates = PathGenerators.beams(policy: trainer.policy, tasks: validation, beams: s.selectionBeams,
-                                              options: options)
-        let r = evaluator.summarise(method: s.algorithm.rawValue, beams: s.selectionBeams,
-                                    scores: evaluator.score(candidates, tasks: validation))
+        let r = evaluator.evaluate(policy: trainer.policy, method: s.algorithm.rawValue, tasks: validation,
+                                   beams: s.selectionBeams, options: options)
         let improved = r.reference.ioi > best
         if improved {
             best = r.reference.ioi

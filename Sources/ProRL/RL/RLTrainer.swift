@@ -60,6 +60,15 @@ public struct RLLossParts {
     /// Σ of the per-position entropies and the positions counted.
     public var entropy = 0.0
     public var positions = 0
+
+    /// Adds another micro-batch's parts.
+    public static func += (a: inout RLLossParts, b: RLLossParts) {
+        a.loss += b.loss
+        a.kl += b.kl
+        a.klLogRatio += b.klLogRatio
+        a.entropy += b.entropy
+        a.positions += b.positions
+    }
 }
 
 /// On-policy RL of the policy against the simulator (DESIGN §2 steps 2–6):
@@ -291,13 +300,8 @@ public final class RLTrainer {
         var parts = RLLossParts()
         for m in microBatches {
             let rows = (m.lowerBound * G)..<(m.upperBound * G)
-            let p = loss(RLLossInput(encoder: Array(encoder[m]), rollouts: Array(rollouts[rows]),
-                                     advantages: Array(advantages[rows]), normaliser: n), backward: true)
-            parts.loss += p.loss
-            parts.kl += p.kl
-            parts.klLogRatio += p.klLogRatio
-            parts.entropy += p.entropy
-            parts.positions += p.positions
+            parts += loss(RLLossInput(encoder: Array(encoder[m]), rollouts: Array(rollouts[rows]),
+                                      advantages: Array(advantages[rows]), normaliser: n), backward: true)
         }
         timer.lap("loss_passes")
         let gradNorm = Kernels.clipGradientNorm(policy.model.store.allGrads, maxNorm: s.gradientClip)
