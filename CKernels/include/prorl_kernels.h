@@ -275,6 +275,46 @@ void pk_kl_categorical_naive(float *kl, float *dlogits, const float *logits,
                              const float *dkl, float scale, int N, int C);
 
 /* ------------------------------------------------------------------ */
+/* GRU recurrence                                                     */
+/* ------------------------------------------------------------------ */
+
+/**
+ * One GRU layer's recurrence over T steps of B sequences (PyTorch nn.GRU,
+ * bias=False, gate order r|z|n), time-major: row t·B + b is sequence b at
+ * step t. With gi = x·W_ihᵀ [T·B, 3H] computed by the caller and
+ * g = h_{t−1}·W_hhᵀ (w_hh [3H, H]):
+ *   r = σ(gi_r + g_r)   z = σ(gi_z + g_z)   n = tanh(gi_n + r∘g_n)
+ *   h_t = (1 − z)∘n + z∘h_{t−1}
+ * h [(T+1)·B, H]: rows [0, B) are the initial state (read); row
+ * (t+1)·B + b is written with h_t of sequence b. gates [T·B, 4H] saves
+ * r|z|n|g_n for the backward. Sequences are sorted longest first: at step t
+ * rows b < counts[t] run (counts non-increasing, ≤ B); the other rows of
+ * h_t and gates are set to 0. Returns 0 (writing nothing) when counts are
+ * not of that form, 1 otherwise.
+ */
+int pk_gru_fwd(float *h, float *gates, const float *gi, const float *w_hh,
+               const int *counts, int T, int B, int H);
+int pk_gru_fwd_naive(float *h, float *gates, const float *gi, const float *w_hh,
+                     const int *counts, int T, int B, int H);
+
+/**
+ * Backpropagation through time of pk_gru_fwd. dh [T·B, H]: on entry
+ * ∂L/∂h_t from above for every step; on return the total gradient of each
+ * h_t (the recurrence added). Writes dgi [T·B, 3H] = ∂L/∂gi and dgh
+ * [T·B, 3H] = ∂L/∂g (both 0 on rows that did not run); accumulates
+ * dw_hh [3H, H] += Σ_t dghᵀ·h_{t−1} (dw_hh may be NULL); writes dh0 [B, H]
+ * = ∂L/∂(initial state) unless NULL. h and gates are the forward's. The
+ * input gradients follow from dgi: dx = dgi·W_ih, dW_ih += dgiᵀ·x. Returns
+ * 0 on malformed counts, 1 otherwise.
+ */
+int pk_gru_bwd(float *dgi, float *dgh, float *dw_hh, float *dh, float *dh0,
+               const float *h, const float *gates, const float *w_hh,
+               const int *counts, int T, int B, int H);
+int pk_gru_bwd_naive(float *dgi, float *dgh, float *dw_hh, float *dh, float *dh0,
+                     const float *h, const float *gates, const float *w_hh,
+                     const int *counts, int T, int B, int H);
+
+/* ------------------------------------------------------------------ */
 /* Normalisation                                                      */
 /* ------------------------------------------------------------------ */
 

@@ -312,7 +312,7 @@ public func capiScorePath(_ model: OpaquePointer?, _ history: UnsafePointer<Unsa
     guarded {
         let m = try checked(model, "model", as: Model.self)
         guard nHistory >= 1 else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "the history is empty") }
-        guard nPath <= m.simulator.model.config.maxLength - 1 else {
+        guard nPath <= m.simulator.model.maxLength - 1 else {
             throw APIError(PRORL_ERR_INVALID_ARGUMENT, "a path of \(nPath) items is longer than the simulator reads")
         }
         guard steps == nil || stepsCapacity >= nPath + 1 else {

@@ -9,7 +9,8 @@ struct BenchCommand: ParsableCommand {
         abstract: "Run end-to-end benchmark workloads and print one JSON line each.",
         discussion: """
             Workloads: pretrain (policy pretraining step), sample (policy sampling with the KV cache), simulator \
-            (SASRec training step, last- and all-position loss), rewards (one-pass path rewards), rl (a whole \
+            (a simulator training step, last- and all-position loss, at ML-1M shapes: 3,706 items, batch 256 × 50), \
+            rewards (one-pass path rewards), rl (a whole \
             RL step, 8 prompts × 16 rollouts). Kernel \
             microbenchmarks: 'make bench-kernels'; both: 'make bench'.
             """)
@@ -19,6 +20,11 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Kernel threads (0: one per core).") var threads = 0
     @Option(help: "Prompts of the sample and rl workloads (default: 32 and 8).") var prompts: Int? = nil
     @Option(help: "Samples per prompt of the sample and rl workloads.") var rollouts = 16
+    @Option(help: "Simulator architectures of the simulator and rewards workloads, comma-separated (\(SequenceArchitectures.names.joined(separator: ", "))).")
+    var architecture = SequenceArchitectures.standard.name
+    @Option(help: "Items of the simulator workload's catalogue (3706: ML-1M, 1682: ML-100K).") var items = 3706
+
+    var architectures: [String] { architecture.split(separator: ",").map(String.init) }
 
     static let all = ["pretrain", "sample", "simulator", "rewards", "rl"]
 
@@ -28,6 +34,10 @@ struct BenchCommand: ParsableCommand {
         }
         guard repetitions >= 1 else { throw ValidationError("--repetitions: expected ≥ 1, found \(repetitions)") }
         guard (prompts ?? 1) >= 1, rollouts >= 1 else { throw ValidationError("--prompts and --rollouts: expected ≥ 1") }
+        guard items >= 2 else { throw ValidationError("--items: expected ≥ 2, found \(items)") }
+        for a in architectures {
+            do { _ = try SequenceArchitectures.named(a) } catch let e as DataError { throw ValidationError("--architecture: \(e.message)") }
+        }
     }
 
     func run() throws {
@@ -41,11 +51,14 @@ struct BenchCommand: ParsableCommand {
             case "sample":
                 print(try Workloads.sampling(prompts: prompts ?? 32, samples: rollouts, repetitions: repetitions).json)
             case "simulator":
-                for loss in [SimulatorTraining.Loss.lastPosition, .allPositions] {
-                    print(try Workloads.simulatorTrainStep(loss: loss, repetitions: repetitions).json)
+                for a in architectures {
+                    for loss in [SimulatorTraining.Loss.lastPosition, .allPositions] {
+                        print(try Workloads.simulatorTrainStep(architecture: a, loss: loss, items: items,
+                                                               repetitions: repetitions).json)
+                    }
                 }
             case "rewards":
-                print(try Workloads.rewards(repetitions: repetitions).json)
+                for a in architectures { print(try Workloads.rewards(architecture: a, repetitions: repetitions).json) }
             case "rl":
                 print(try Workloads.rlStep(prompts: prompts ?? 8, rollouts: rollouts, repetitions: repetitions).json)
             default: break

@@ -51,11 +51,13 @@ struct DemoCommand: ParsableCommand {
         }
         try log.catalog.write(to: "\(out)/tasks/catalog.json")
 
-        stage("simulator (SASRec) on the world's interaction log")
+        let architecture = SequenceArchitectures.standard
+        stage("simulator (\(architecture.name)) on the world's interaction log")
         var ss = SimulatorTraining()
         ss.epochs = quick ? 2 : 60
         ss.patience = 8
-        let simTrainer = try SimulatorTrainer(log: log, config: SASRecConfig(itemVocabulary: log.catalog.vocabularySize), settings: ss)
+        let simTrainer = try SimulatorTrainer(
+            log: log, model: try architecture.create(log.catalog.vocabularySize, SequenceModelOptions(), ss.seed), settings: ss)
         let simResult = simTrainer.run { e in
             if e.epoch % 10 == 0 || e.improved && e.epoch <= 3 {
                 print(String(format: "epoch %3d  loss %.4f  valid ", e.epoch, e.loss) + e.validation.summary)
@@ -63,7 +65,7 @@ struct DemoCommand: ParsableCommand {
             }
         }
         print("simulator test: \(simResult.test.summary)")
-        let simulator = Simulator(model: simTrainer.model, itemIDs: log.catalog.rawIDs)
+        let simulator = try Simulator(model: simTrainer.model, itemIDs: log.catalog.rawIDs)
         let simPath = "\(out)/simulator/simulator.safetensors"
         try simulator.save(to: simPath)
 

@@ -11,10 +11,15 @@ struct EvalCommand: ParsableCommand {
             Tasks come from --tasks DIR (DIR/SPLIT.jsonl with DIR/catalog.json) or from an official ProRL \
             split file with its --datamaps. Measures per path: IoI, IoR, CTR (simulator), coherence, \
             validity, length; per method: the best of the K paths (reference semantics) and the top path, \
-            and diversity across tasks. Writes OUT/results.json and OUT/results.md.
+            and diversity across tasks. Writes OUT/results.json and OUT/results.md. With --evaluator, the same \
+            paths are also scored by each further simulator (either architecture): one table per evaluator, \
+            OUT/results-NAME.json and .md; tasks are those every simulator can score, and the greedy baseline \
+            consults --simulator only.
             """)
 
-    @Option(help: "Simulator checkpoint.") var simulator: String
+    @Option(help: "Simulator checkpoint (scores the paths; the greedy baseline asks it).") var simulator: String
+    @Option(name: .customLong("evaluator"), help: "A further simulator that scores the same paths, as NAME=CHECKPOINT (repeatable).")
+    var evaluators: [String] = []
     @Option(help: "Directory with SPLIT.jsonl and catalog.json.") var tasks: String?
     @Option(help: "Split to evaluate in --tasks: validation or test.") var split = "validation"
     @Option(help: "An official ProRL split file (val or test layout), instead of --tasks.") var splitFile: String?
@@ -40,6 +45,10 @@ struct EvalCommand: ParsableCommand {
         }
         _ = try parsedBeams()
         for p in policies where !p.contains("=") { throw ValidationError("--policy: expected NAME=CHECKPOINT, found '\(p)'") }
+        let names = try parsedEvaluators().map(\.name)
+        guard Set(names).count == names.count, !names.contains("simulator") else {
+            throw ValidationError("--evaluator: names must differ from each other and from 'simulator', found \(names)")
+        }
         guard maxItems >= 1, limit >= 0 else { throw ValidationError("--max-items ≥ 1 and --limit ≥ 0 expected") }
     }
 
@@ -49,6 +58,17 @@ struct EvalCommand: ParsableCommand {
             throw ValidationError("--beams: expected positive integers separated by commas, found '\(beams)'")
         }
         return k.map { $0! }
+    }
+
+    func parsedEvaluators() throws -> [(name: String, path: String)] {
+        try evaluators.map { e in
+            let parts = e.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty,
+                  parts[0].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+                throw ValidationError("--evaluator: expected NAME=CHECKPOINT with NAME of letters, digits, - or _, found '\(e)'")
+            }
+            return (parts[0], parts[1])
+        }
     }
 
     func run() throws {
@@ -70,11 +90,22 @@ struct EvalCommand: ParsableCommand {
             truth = (try SyntheticWorld.read("\(world)/world.json"),
                      try RecBoleReader.readLog(inter: "\(world)/synthetic.inter", item: nil, order: .stable))
         }
-        let evaluator = PathEvaluator(simulator: sim, catalog: catalog, maxItems: maxItems, world: truth)
-        var (kept, dropped) = evaluator.scorable(all)
+        var evaluators = [(name: "simulator", evaluator: PathEvaluator(simulator: sim, catalog: catalog, maxItems: maxItems,
+                                                                        world: truth))]
+        for (name, path) in try parsedEvaluators() {
+            evaluators.append((name, PathEvaluator(simulator: try Simulator.load(path), catalog: catalog, maxItems: maxItems,
+                                                   world: truth)))
+        }
+        var kept = all, dropped = 0
+        for (_, e) in evaluators {
+            let r = e.scorable(kept)
+            kept = r.tasks
+            dropped += r.dropped
+        }
         if limit > 0 { kept = Array(kept.prefix(limit)) }
         guard !kept.isEmpty else { throw DataError(file: tasks ?? splitFile!, "no task the simulator can score") }
-        print("evaluating on \(kept.count) \(split) tasks" + (dropped > 0 ? " (\(dropped) unknown to the simulator skipped)" : ""))
+        print("evaluating on \(kept.count) \(split) tasks" + (dropped > 0 ? " (\(dropped) unknown to a simulator skipped)" : "")
+              + (evaluators.count > 1 ? ", scored by \(evaluators.map(\.name).joined(separator: ", "))" : ""))
         var plan = EvaluationPlan()
         plan.policies = policies.map { p in
             let parts = p.split(separator: "=", maxSplits: 1)
@@ -87,18 +118,23 @@ struct EvalCommand: ParsableCommand {
         plan.beams = try parsedBeams()
         plan.maxItems = maxItems
         plan.allowRepeats = allowRepeats && !noRepeats
-        let table = try plan.run(tasks: kept, evaluator: evaluator,
-                                 popularity: EvaluationPlan.popularity(of: popularitySource, itemCount: catalog.itemCount),
-                                 split: split) { r in
+        let tables = try plan.run(tasks: kept, evaluators: evaluators,
+                                  popularity: EvaluationPlan.popularity(of: popularitySource, itemCount: catalog.itemCount),
+                                  split: split) { name, r in
             print(String(format: "  %@ K=%d  IoI %.4f  IoR %.1f  CTR %.4f  length %.2f", r.method, r.beams, r.reference.ioi,
-                         r.reference.ior, r.reference.ctr, r.reference.length))
+                         r.reference.ior, r.reference.ctr, r.reference.length)
+                  + (evaluators.count > 1 ? "  (\(name))" : ""))
             fflush(nil)
         }
-        print("")
-        print(table.markdown)
+        for t in tables {
+            print("")
+            print(t.markdown)
+        }
         if let out {
-            try table.write(to: out)
-            print("wrote \(out)/results.json and results.md")
+            try tables[0].write(to: out)
+            for t in tables.dropFirst() { try t.write(to: out, name: "results-\(t.evaluator!)") }
+            print("wrote \(out)/results.json and results.md"
+                  + tables.dropFirst().map { ", results-\($0.evaluator!).json" }.joined())
         }
     }
 }

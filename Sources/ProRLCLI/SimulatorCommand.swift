@@ -2,42 +2,54 @@ import ArgumentParser
 import Foundation
 import ProRL
 
-/// `prorl simulator`: train and evaluate the SASRec user simulator.
+/// `prorl simulator`: train, evaluate and import user simulators.
 struct SimulatorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simulator",
-        abstract: "Train and evaluate the SASRec user simulator on an interaction log.",
-        subcommands: [Train.self, Evaluate.self]
+        abstract: "Train, evaluate and import user simulators (\(SequenceArchitectures.names.joined(separator: ", "))).",
+        subcommands: [Train.self, Evaluate.self, Import.self]
     )
 
     struct ModelOptions: ParsableArguments {
-        @Option(help: "Hidden width.") var hidden = 64
-        @Option(help: "Attention heads.") var heads = 2
-        @Option(help: "Feed-forward width.") var inner = 256
-        @Option(help: "Transformer layers.") var layers = 2
-        @Option(help: "Longest sequence the model reads.") var maxLength = 50
-        @Option(help: "Dropout on hidden states and attention probabilities.") var dropout: Float = 0.5
+        @Option(help: "Architecture: \(SequenceArchitectures.all.map { "'\($0.name)': \($0.summary)" }.joined(separator: "; ")).")
+        var architecture = SequenceArchitectures.standard.name
+        @Option(help: "Hidden width (sasrec: 64; gru4rec: the GRU's, 128).") var hidden: Int?
+        @Option(help: "Item embedding width (gru4rec: 64; sasrec's is --hidden).") var embedding: Int?
+        @Option(help: "Attention heads (sasrec: 2).") var heads: Int?
+        @Option(help: "Feed-forward width (sasrec: 256).") var inner: Int?
+        @Option(help: "Layers (sasrec: 2 transformer layers; gru4rec: 1 GRU layer).") var layers: Int?
+        @Option(help: "Longest sequence the model reads (50).") var maxLength: Int?
+        @Option(help: "Dropout (sasrec: 0.5 on hidden states and attention; gru4rec: 0.3 on embeddings).") var dropout: Float?
 
-        func config(items: Int) -> SASRecConfig {
-            var c = SASRecConfig(itemVocabulary: items)
-            c.hidden = hidden
-            c.heads = heads
-            c.inner = inner
-            c.layers = layers
-            c.maxLength = maxLength
-            c.hiddenDropout = dropout
-            c.attentionDropout = dropout
-            return c
+        var options: SequenceModelOptions {
+            var o = SequenceModelOptions()
+            o.hidden = hidden
+            o.embedding = embedding
+            o.heads = heads
+            o.inner = inner
+            o.layers = layers
+            o.maxLength = maxLength
+            o.dropout = dropout
+            return o
+        }
+
+        /// A fresh model over `items` rows, or a one-line error naming the flag.
+        func create(items: Int, seed: UInt64) throws -> any SequenceModel {
+            do { return try SequenceArchitectures.named(architecture).create(items, options, seed) } catch let e as DataError {
+                throw ValidationError(e.file == "architecture" ? "--architecture: \(e.message)" : e.message)
+            }
         }
     }
 
     struct Train: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Train SASRec with leave-one-out splits and early stopping; save checkpoint and metrics.",
+            abstract: "Train a simulator with leave-one-out splits and early stopping; save checkpoint and metrics.",
             discussion: """
                 Writes OUT/simulator.safetensors (RecBole tensor names; config and item ids in the header) \
                 and OUT/simulator.eval.json (validation and test HR/NDCG/MRR@10, full ranking and \
-                100 sampled negatives).
+                sampled: 100 negatives drawn uniformly with replacement from all items but the target, \
+                duplicates counted once — RecBole's uni100 rule). RecBole trains on every prefix of a \
+                user's training items with the loss at its end: --loss last.
                 """)
 
         @OptionGroup var log: LogOptions
@@ -68,19 +80,23 @@ struct SimulatorCommand: ParsableCommand {
             s.learningRate = lr
             s.patience = patience
             s.seed = seed
-            let trainer = try SimulatorTrainer(log: log, config: model.config(items: log.catalog.vocabularySize), settings: s)
-            print("simulator: \(log.users.count) users, \(log.catalog.itemCount) items, \(log.eventCount) events; "
+            let trainer = try SimulatorTrainer(log: log, model: try model.create(items: log.catalog.vocabularySize, seed: seed),
+                                               settings: s)
+            print("simulator (\(trainer.model.architecture)): \(log.users.count) users, \(log.catalog.itemCount) items, \(log.eventCount) events; "
                   + "loss \(loss.rawValue), batch \(batchSize), \(Kernels.threads) threads")
             let t0 = Date()
             let result = trainer.run { e in
                 print(String(format: "epoch %3d  loss %.4f  valid ", e.epoch, e.loss) + e.validation.summary
                       + String(format: "  %.1fs%@", e.seconds, e.improved ? "  *" : ""))
+                fflush(nil)
             }
             let seconds = Date().timeIntervalSince(t0)
             print("best validation: \(result.validation.summary)")
             print("test:            \(result.test.summary)")
             try Simulator(model: trainer.model, itemIDs: log.catalog.rawIDs).save(to: "\(out)/simulator.safetensors")
+            let epochSeconds = seconds / Double(max(result.epochs, 1))
             let report: [String: Any] = [
+                "architecture": trainer.model.architecture, "seconds_per_epoch": epochSeconds,
                 "validation": try jsonObject(result.validation), "test": try jsonObject(result.test),
                 "epochs": result.epochs, "seconds": seconds, "loss": loss.rawValue, "batch_size": batchSize,
                 "users": log.users.count, "items": log.catalog.itemCount,
@@ -93,23 +109,52 @@ struct SimulatorCommand: ParsableCommand {
 
     struct Evaluate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "eval", abstract: "Evaluate a simulator checkpoint on a log's leave-one-out test items.")
+            commandName: "eval", abstract: "Evaluate a simulator checkpoint on a log's leave-one-out splits.",
+            discussion: """
+                The checkpoint may be a RecBole state_dict saved as safetensors without the engine's \
+                metadata: the architecture and sizes then come from its tensor names and shapes, and its \
+                rows are the log's items in RecBole's order (read the log with --time-order recbole).
+                """)
 
         @OptionGroup var log: LogOptions
         @Option(help: "Simulator checkpoint (.safetensors).") var checkpoint: String
+        @Option(help: "Negatives per user of the sampled metrics.") var negatives = 100
+        @Option(help: "Seed of the sampled negatives.") var seed: UInt64 = 2020
 
         func run() throws {
             let log = try self.log.read()
-            let sim = try Simulator.load(checkpoint)
-            guard sim.itemIDs == log.catalog.rawIDs else {
-                throw ValidationError("\(checkpoint): its items differ from the log's catalogue (trained on another log?)")
-            }
+            let sim = try Simulator.load(checkpoint, itemIDs: log.catalog.rawIDs)
             var s = SimulatorTraining()
             s.epochs = 1
-            let trainer = try SimulatorTrainer(log: log, config: sim.model.config, settings: s)
-            trainer.model.store.copyValues(from: sim.model.store)
+            s.sampledNegatives = negatives
+            s.seed = seed
+            let trainer = try SimulatorTrainer(log: log, model: sim.model, settings: s)
+            print("\(sim.model.architecture), \(sim.model.itemVocabulary - 1) items")
             print("validation: \(trainer.evaluate(split: .validation).summary)")
             print("test:       \(trainer.evaluate(split: .test).summary)")
+        }
+    }
+
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Turn a RecBole state_dict (safetensors) into a simulator checkpoint every command reads.",
+            discussion: """
+                Reads the architecture and sizes from the tensor names and shapes, takes the item ids \
+                from the log it was trained on (RecBole's order: the log's first appearances, read with \
+                --time-order recbole), checks that they fit, and writes OUT with the engine's metadata. \
+                For a RecBole .pth, run tools/recbole_to_safetensors.py first.
+                """)
+
+        @OptionGroup var log: LogOptions
+        @Option(help: "RecBole state_dict as safetensors.") var checkpoint: String
+        @Option(help: "Simulator checkpoint to write.") var out: String
+
+        func run() throws {
+            let log = try self.log.read()
+            let sim = try Simulator.load(checkpoint, itemIDs: log.catalog.rawIDs)
+            try sim.save(to: out, extra: ["imported_from": checkpoint])
+            print("wrote \(out): \(sim.model.architecture), \(sim.model.itemVocabulary - 1) items, "
+                  + "\(sim.model.store.count) parameters")
         }
     }
 }

@@ -1047,6 +1047,152 @@ static void test_kl(void) {
     test_kl_case(4, 1684, 2, 0, 1);
 }
 
+/* ------------------------------------------------------------------ */
+/* GRU recurrence                                                     */
+/* ------------------------------------------------------------------ */
+
+typedef struct gru_ctx {
+    int T, B, H;
+    const int *counts;
+    double *gi, *w, *h0, *proj;
+} gru_ctx;
+
+/* Double forward: h [(T+1)·B, H] (rows [0, B) = h0), gates as the kernel saves them. */
+static void gru_ref(const gru_ctx *c, double *h, double *gates) {
+    int T = c->T, B = c->B, H = c->H;
+    memcpy(h, c->h0, (size_t)B * H * sizeof(double));
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < B; b++) {
+            double *ht = h + ((size_t)(t + 1) * B + b) * H, *g = gates + ((size_t)t * B + b) * 4 * H;
+            const double *hp = h + ((size_t)t * B + b) * H, *x = c->gi + ((size_t)t * B + b) * 3 * H;
+            for (int j = 0; j < H; j++) {
+                if (b >= c->counts[t]) { ht[j] = 0; g[j] = g[H + j] = g[2 * H + j] = g[3 * H + j] = 0; continue; }
+                double a[3] = {0, 0, 0};
+                for (int q = 0; q < 3; q++)
+                    for (int k = 0; k < H; k++) a[q] += hp[k] * c->w[(size_t)(q * H + j) * H + k];
+                double r = 1 / (1 + exp(-(x[j] + a[0]))), z = 1 / (1 + exp(-(x[H + j] + a[1])));
+                double n = tanh(x[2 * H + j] + r * a[2]);
+                g[j] = r; g[H + j] = z; g[2 * H + j] = n; g[3 * H + j] = a[2];
+                ht[j] = (1 - z) * n + z * hp[j];
+            }
+        }
+}
+
+/* Double backward of L = Σ proj ∘ h_1..T: dgi, dw, dh0. */
+static void gru_ref_bwd(const gru_ctx *c, const double *h, const double *gates, double *dgi, double *dw, double *dh0) {
+    int T = c->T, B = c->B, H = c->H;
+    double *dh = dzeros((size_t)T * B * H), *dg = dzeros((size_t)3 * H);
+    memcpy(dh, c->proj, (size_t)T * B * H * sizeof(double));
+    memset(dh0, 0, (size_t)B * H * sizeof(double));
+    for (int t = T - 1; t >= 0; t--)
+        for (int b = 0; b < B; b++) {
+            size_t row = (size_t)t * B + b;
+            double *di = dgi + row * 3 * H, *dprev = t > 0 ? dh + (row - B) * H : dh0 + (size_t)b * H;
+            const double *g = gates + row * 4 * H, *hp = h + row * H, *d = dh + row * H;
+            if (b >= c->counts[t]) { for (int k = 0; k < 3 * H; k++) di[k] = 0; continue; }
+            for (int j = 0; j < H; j++) {
+                double r = g[j], z = g[H + j], n = g[2 * H + j], gn = g[3 * H + j];
+                double dn = d[j] * (1 - z) * (1 - n * n), dz = d[j] * (hp[j] - n) * z * (1 - z);
+                double dr = dn * gn * r * (1 - r);
+                di[j] = dr; di[H + j] = dz; di[2 * H + j] = dn;
+                dg[j] = dr; dg[H + j] = dz; dg[2 * H + j] = dn * r;
+                dprev[j] += d[j] * z;
+            }
+            for (int k = 0; k < 3 * H; k++)
+                for (int j = 0; j < H; j++) {
+                    dprev[j] += dg[k] * c->w[(size_t)k * H + j];
+                    dw[(size_t)k * H + j] += dg[k] * hp[j];
+                }
+        }
+    free(dh); free(dg);
+}
+
+static double gru_objective(void *p) {
+    gru_ctx *c = p;
+    size_t rows = (size_t)(c->T + 1) * c->B;
+    double *h = dzeros(rows * c->H), *g = dzeros((size_t)c->T * c->B * 4 * c->H), L = 0;
+    gru_ref(c, h, g);
+    for (size_t i = 0; i < (size_t)c->T * c->B * c->H; i++) L += c->proj[i] * h[(size_t)c->B * c->H + i];
+    free(h); free(g);
+    return L;
+}
+
+static void test_gru_case(int T, int B, int H, int ragged) {
+    CONTEXT("gru T=%d B=%d H=%d ragged=%d", T, B, H, ragged);
+    int *counts = malloc((size_t)(T ? T : 1) * sizeof(int));
+    for (int t = 0; t < T; t++) counts[t] = ragged ? B - (B * t) / (T + 1) : B; /* non-increasing */
+    if (ragged && T > 1) counts[T - 1] = 0; /* a step where nothing runs */
+    size_t ng = (size_t)T * B * 3 * H, nw = (size_t)3 * H * H, nh = (size_t)(T + 1) * B * H, nd = (size_t)T * B * H;
+    float *gi = fvec(ng, 2), *w = fvec(nw, 0.8f), *h0 = fvec((size_t)B * H, 1), *proj = fvec(nd, 1);
+    gru_ctx gc = {T, B, H, counts, dfrom(gi, ng), dfrom(w, nw), dfrom(h0, (size_t)B * H), dfrom(proj, nd)};
+    double *want_h = dzeros(nh), *want_g = dzeros((size_t)T * B * 4 * H);
+    gru_ref(&gc, want_h, want_g);
+    double *want_dgi = dzeros(ng), *want_dw = dzeros(nw), *want_dh0 = dzeros((size_t)B * H);
+    gru_ref_bwd(&gc, want_h, want_g, want_dgi, want_dw, want_dh0);
+    /* error scales: gates are bounded, each product sums H terms of |h|·|w| ≤ 0.8 */
+    double hs = 1.0 + 0.8 * H, ds = max_abs(want_dgi, ng) + 1e-3, ws = max_abs(want_dw, nw) + 1e-3;
+    double d0s = max_abs(want_dh0, (size_t)B * H) + 1e-3;
+    float *first_h = NULL, *first_dgi = NULL, *first_dw = NULL, *first_dh0 = NULL;
+    for (int variant = 0; variant < 2; variant++)
+        for (int th = 0; th < (variant ? 1 : 3); th++) {
+            pk_set_num_threads(k_threads[th]);
+            float *h = fvec(nh, 1), *gates = fvec((size_t)T * B * 4 * H, 1); /* garbage the kernel must overwrite */
+            memcpy(h, h0, (size_t)B * H * sizeof(float));
+            int ok = variant ? pk_gru_fwd_naive(h, gates, gi, w, counts, T, B, H) : pk_gru_fwd(h, gates, gi, w, counts, T, B, H);
+            expect_true(ok == 1, "gru_fwd accepts non-increasing counts");
+            expect_close(variant ? "naive h vs double" : "h vs double", h, want_h, NULL, hs, nh, 8.0 * H + 16);
+            float *dgi = fvec(ng, 1), *dgh = fvec(ng, 1), *dw = fzeros(nw), *dh0 = fvec((size_t)B * H, 1);
+            float *dh = malloc(nd * sizeof(float) + 1);
+            memcpy(dh, proj, nd * sizeof(float));
+            for (size_t i = 0; i < nw; i++) dw[i] = 0.25f; /* accumulated into */
+            ok = variant ? pk_gru_bwd_naive(dgi, dgh, dw, dh, dh0, h, gates, w, counts, T, B, H)
+                         : pk_gru_bwd(dgi, dgh, dw, dh, dh0, h, gates, w, counts, T, B, H);
+            expect_true(ok == 1, "gru_bwd accepts non-increasing counts");
+            for (size_t i = 0; i < nw; i++) dw[i] -= 0.25f;
+            expect_close(variant ? "naive dgi vs double" : "dgi vs double", dgi, want_dgi, NULL, ds, ng, 16.0 * H * (T + 1));
+            expect_close(variant ? "naive dw_hh vs double" : "dw_hh vs double", dw, want_dw, NULL, ws, nw, 16.0 * H * (T + 1) * B);
+            expect_close(variant ? "naive dh0 vs double" : "dh0 vs double", dh0, want_dh0, NULL, d0s, (size_t)B * H, 16.0 * H * (T + 1));
+            if (variant == 0) {
+                if (th == 0) {
+                    first_h = fcopy(h, nh); first_dgi = fcopy(dgi, ng); first_dw = fcopy(dw, nw);
+                    first_dh0 = fcopy(dh0, (size_t)B * H);
+                } else {
+                    expect_bitwise("h threads", first_h, h, nh);
+                    expect_bitwise("dgi threads", first_dgi, dgi, ng);
+                    expect_bitwise("dw_hh threads", first_dw, dw, nw);
+                    expect_bitwise("dh0 threads", first_dh0, dh0, (size_t)B * H);
+                }
+            }
+            free(h); free(gates); free(dgi); free(dgh); free(dw); free(dh0); free(dh);
+        }
+    fd_check("dgi vs finite differences", gc.gi, ng, first_dgi, gru_objective, &gc, 12, 1e-4);
+    fd_check("dw_hh vs finite differences", gc.w, nw, first_dw, gru_objective, &gc, 12, 1e-4);
+    fd_check("dh0 vs finite differences", gc.h0, (size_t)B * H, first_dh0, gru_objective, &gc, 8, 1e-4);
+    /* malformed counts are refused, nothing written */
+    if (T >= 2 && B >= 1) {
+        int *bad = malloc((size_t)T * sizeof(int));
+        memcpy(bad, counts, (size_t)T * sizeof(int));
+        bad[1] = B + 1;
+        float *h = fzeros(nh), *gates = fzeros((size_t)T * B * 4 * H);
+        expect_true(pk_gru_fwd(h, gates, gi, w, bad, T, B, H) == 0, "gru_fwd refuses counts > B");
+        size_t written = 0;
+        for (size_t i = 0; i < nh; i++) written += h[i] != 0.0f;
+        expect_true(written == 0, "refused gru_fwd writes nothing");
+        free(bad); free(h); free(gates);
+    }
+    free(counts); free(gi); free(w); free(h0); free(proj); free(gc.gi); free(gc.w); free(gc.h0); free(gc.proj);
+    free(want_h); free(want_g); free(want_dgi); free(want_dw); free(want_dh0);
+    free(first_h); free(first_dgi); free(first_dw); free(first_dh0);
+}
+
+static void test_gru(void) {
+    test_gru_case(1, 1, 1, 0);
+    test_gru_case(5, 3, 4, 1);
+    test_gru_case(7, 6, 16, 1);
+    test_gru_case(4, 9, 37, 0);
+    if (!g_quick) test_gru_case(12, 20, 64, 1);
+}
+
 static void test_crossentropy(void) {
     test_crossentropy_case(4, 1, 1, 0);
     test_crossentropy_case(9, 13, 2, 1);
@@ -1493,6 +1639,7 @@ int main(int argc, char **argv) {
         test_norm();
         test_activations();
         test_scoring();
+        test_gru();
         printf("  simd %-6s: %s\n", pk_simd_name(level), g_failures == before ? "pass" : "FAIL");
     }
     test_embedding();

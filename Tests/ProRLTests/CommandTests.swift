@@ -42,7 +42,7 @@ struct CommandTests {
 
     /// A tiny world on disk: 59 items, a simulator, a pretrained policy, tasks.
     static func tinyInputs(in dir: String) throws -> RLRun.Inputs {
-        let sim = try RewardModelTests.simulator()
+        let sim = try RewardModelTests.simulator("sasrec")
         var catalog = ItemCatalog()
         for i in 1..<60 { catalog.add(String(i)) }
         let policy = try Policy(tokenizer: try ItemTokenizer(perItem: 59), itemIDs: catalog.rawIDs, configure: {

@@ -5,17 +5,18 @@ import Testing
 
 @Suite("Reward API (one causal pass per path)")
 struct RewardModelTests {
-    static func simulator() throws -> Simulator {
-        var config = SASRecConfig(itemVocabulary: 60)
-        config.hidden = 32
-        config.inner = 48
-        config.maxLength = 24
-        let model = try SASRec(config: config, seed: 11)
-        // larger weights than the 0.02 init so scores spread out
+    /// A small simulator of each architecture, weights larger than their
+    /// init so scores spread out.
+    static func simulator(_ architecture: String) throws -> Simulator {
+        var o = SequenceModelOptions()
+        o.hidden = 32
+        o.maxLength = 24
+        if architecture == "sasrec" { o.inner = 48 } else { o.embedding = 16 }
+        let model = try SequenceArchitectures.named(architecture).create(60, o, 11)
         var g = GaussianSampler(seed: 5)
         g.fill(model.store.allValues, std: 0.3)
         for e in model.store.entries where e.name.hasSuffix("LayerNorm.weight") { model.store.value(model.store.id(e.name)).fill(1) }
-        return Simulator(model: model, itemIDs: ["[PAD]"] + (1..<60).map(String.init))
+        return try Simulator(model: model, itemIDs: ["[PAD]"] + (1..<60).map(String.init))
     }
 
     static func requests(count: Int, seed: UInt64) -> [RewardModel.Request] {
@@ -27,25 +28,25 @@ struct RewardModelTests {
         }
     }
 
-    @Test("one pass over history ⊕ path equals a separate pass per prefix")
-    func onePassEqualsPrefixPasses() throws {
-        let sim = try Self.simulator()
+    @Test("one pass over history ⊕ path equals a separate pass per prefix", arguments: SequenceArchitectures.names)
+    func onePassEqualsPrefixPasses(architecture: String) throws {
+        let sim = try Self.simulator(architecture)
         let scorer = RewardModel(simulator: sim, maxBatch: 16)
         let requests = Self.requests(count: 40, seed: 2)
         let steps = scorer.score(requests)
-        let c = sim.model.config
-        let single = SASRecPass(model: sim.model, maxBatch: 1)
-        let state = FloatBuffer(count: c.hidden), lse = FloatBuffer(count: 1), ts = FloatBuffer(count: 1)
+        let m = sim.model
+        let single = m.makePass(maxBatch: 1)
+        let state = FloatBuffer(count: m.width), lse = FloatBuffer(count: 1), ts = FloatBuffer(count: 1)
         var rank: Int32 = 0
         for (r, s) in zip(requests, steps) {
             #expect(s.logProb.count == r.path.count + 1 && s.rank.count == r.path.count + 1 && s.ctr.count == r.path.count)
             var previous: [Float] = []
             for k in 0...r.path.count {
                 let seq = r.history + r.path.prefix(k)
-                let out = single.forward(SequenceBatch([seq], maxLength: c.maxLength), training: false)
+                let out = single.forward(SequenceBatch([seq], maxLength: m.maxLength))
                 state.flat.copy(from: out.row(seq.count - 1))
                 var target = r.target - 1
-                Kernels.scoreStatistics(states: state.tensor(rows: 1, cols: c.hidden), items: sim.model.items.rows(1, c.itemVocabulary - 1),
+                Kernels.scoreStatistics(states: state.tensor(rows: 1, cols: m.width), items: m.items.rows(1, m.itemVocabulary - 1),
                                         targets: &target, logSumExp: lse.flat, targetScore: ts.flat, rank: &rank)
                 #expect(s.logProb[k] == ts[0] - lse[0], "log p(T | prefix \(k)): one pass \(s.logProb[k]) vs separate \(ts[0] - lse[0])")
                 #expect(s.rank[k] == rank, "rank(T | prefix \(k)): one pass \(s.rank[k]) vs separate \(rank)")
@@ -60,13 +61,13 @@ struct RewardModelTests {
         }
     }
 
-    @Test("step IoI and IoR telescope to the path's; log p matches a double softmax")
-    func telescopingAndDoubleReference() throws {
-        let sim = try Self.simulator()
+    @Test("step IoI and IoR telescope to the path's; log p matches a double softmax", arguments: SequenceArchitectures.names)
+    func telescopingAndDoubleReference(architecture: String) throws {
+        let sim = try Self.simulator(architecture)
         let scorer = RewardModel(simulator: sim, maxBatch: 8)
         let requests = Self.requests(count: 20, seed: 9)
         let steps = scorer.score(requests)
-        let c = sim.model.config
+        let m = sim.model
         for (r, s) in zip(requests, steps) where !r.path.isEmpty {
             let ioi = (1...r.path.count).reduce(Float(0)) { $0 + s.ioi(step: $1) }
             #expect(abs(ioi - s.ioi) <= 1e-4 * max(1, abs(s.ioi)), "Σ step IoI \(ioi) vs path IoI \(s.ioi)")
@@ -74,14 +75,14 @@ struct RewardModelTests {
             #expect(ior == s.ior, "Σ step IoR \(ior) vs path IoR \(s.ior)")
         }
         // the final log-probability against a double-precision softmax
-        let single = SASRecPass(model: sim.model, maxBatch: 1)
+        let single = m.makePass(maxBatch: 1)
         for (r, s) in zip(requests, steps).prefix(8) {
             let seq = r.history + r.path
-            let out = single.forward(SequenceBatch([seq], maxLength: c.maxLength), training: false)
+            let out = single.forward(SequenceBatch([seq], maxLength: m.maxLength))
             let h = out.row(seq.count - 1).toArray()
-            let scores = (1..<c.itemVocabulary).map { v in zip(h, sim.model.items.row(v).toArray()).reduce(0.0) { $0 + Double($1.0) * Double($1.1) } }
-            let m = scores.max()!
-            let lse = m + log(scores.reduce(0) { $0 + exp($1 - m) })
+            let scores = (1..<m.itemVocabulary).map { v in zip(h, m.items.row(v).toArray()).reduce(0.0) { $0 + Double($1.0) * Double($1.1) } }
+            let top = scores.max()!
+            let lse = top + log(scores.reduce(0) { $0 + exp($1 - top) })
             let expected = scores[Int(r.target) - 1] - lse
             #expect(abs(Double(s.logProb.last!) - expected) <= 1e-4, "log p(T|H⊕P) \(s.logProb.last!) vs double \(expected)")
         }

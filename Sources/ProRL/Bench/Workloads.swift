@@ -183,23 +183,25 @@ public enum Workloads {
         return (median(totals), kernels)
     }
 
-    /// A SASRec training step (RecBole config: hidden 64, 2 layers, 2 heads,
-    /// dropout 0.5) on `batch` sequences of `length` items over `items`
-    /// items, with the last-position or the all-position loss.
-    public static func simulatorTrainStep(loss: SimulatorTraining.Loss, batch: Int = 256, length: Int = 50,
+    /// A simulator training step (the architecture's RecBole defaults) on
+    /// `batch` sequences of `length` items over `items` items, with the
+    /// last-position or the all-position loss.
+    public static func simulatorTrainStep(architecture: String = SequenceArchitectures.standard.name,
+                                          loss: SimulatorTraining.Loss, batch: Int = 256, length: Int = 50,
                                           items: Int = 3706, repetitions: Int = 5) throws -> Result {
-        let model = try SASRec(config: SASRecConfig(itemVocabulary: items + 1), seed: 1)
+        let model = try SequenceArchitectures.named(architecture).create(items + 1, SequenceModelOptions(), 1)
         var settings = SimulatorTraining()
         settings.loss = loss
         settings.batchSize = batch
-        let step = SASRecTrainingStep(pass: SASRecPass(model: model, maxBatch: batch), settings: settings)
+        let step = SequenceTrainingStep(model: model, maxBatch: batch, settings: settings)
         var rng = SplitMix64(seed: 8)
-        let samples: [SASRecTrainingStep.Sample] = (0..<batch).map { _ in
+        let samples: [SequenceTrainingStep.Sample] = (0..<batch).map { _ in
             let s = (0...length).map { _ in Int32(1 + rng.below(items)) }
             return (Array(s.dropLast()), loss == .allPositions ? Array(s.dropFirst()) : [s[length]])
         }
         let (ms, kernels) = measure(repetitions: repetitions) { rep in _ = step(samples[...], index: UInt64(rep + 1)) }
-        var r = Result(name: "simulator_train_step", shape: "batch \(batch) × length \(length), \(items) items, \(loss.rawValue)-position loss",
+        var r = Result(name: "simulator_train_step",
+                       shape: "\(architecture), batch \(batch) × length \(length), \(items) items, \(loss.rawValue)-position loss",
                        medianMS: ms)
         r.extra = [("peak_rss_mb", peakRSSMegabytes())]
         r.kernels = kernels
@@ -209,10 +211,11 @@ public enum Workloads {
     /// Rewards (CTR, log p(target), rank per step) of `paths` paths of
     /// `pathItems` items after `historyItems`-item histories over `items`
     /// items, from one causal pass per path.
-    public static func rewards(paths: Int = 128, historyItems: Int = 10, pathItems: Int = 10, items: Int = 3706,
+    public static func rewards(architecture: String = SequenceArchitectures.standard.name, paths: Int = 128,
+                               historyItems: Int = 10, pathItems: Int = 10, items: Int = 3706,
                                repetitions: Int = 5) throws -> Result {
-        let model = try SASRec(config: SASRecConfig(itemVocabulary: items + 1), seed: 1)
-        let scorer = RewardModel(simulator: Simulator(model: model, itemIDs: (0...items).map(String.init)), maxBatch: paths,
+        let model = try SequenceArchitectures.named(architecture).create(items + 1, SequenceModelOptions(), 1)
+        let scorer = RewardModel(simulator: try Simulator(model: model, itemIDs: (0...items).map(String.init)), maxBatch: paths,
                                  maxPath: pathItems)
         var rng = SplitMix64(seed: 9)
         func draw(_ n: Int) -> [Int32] { (0..<n).map { _ in Int32(1 + rng.below(items)) } }
@@ -220,7 +223,7 @@ public enum Workloads {
             RewardModel.Request(history: draw(historyItems), path: draw(pathItems), target: draw(1)[0])
         }
         let (ms, kernels) = measure(repetitions: repetitions) { _ in _ = scorer.score(requests) }
-        var r = Result(name: "rewards", shape: "\(paths) paths × \(pathItems) items after \(historyItems)-item histories, \(items) items",
+        var r = Result(name: "rewards", shape: "\(architecture), \(paths) paths × \(pathItems) items after \(historyItems)-item histories, \(items) items",
                        medianMS: ms)
         r.kernels = kernels
         return r
@@ -231,7 +234,7 @@ public enum Workloads {
     /// One RL step (sampling, rewards, policy and reference forward,
     /// backward, update) with `prompts × rollouts` rollouts on the reference
     /// configuration: T5 3+3 over 4-token semantic IDs of 3706 items, a
-    /// SASRec simulator over the same items, 10-item histories. Weights are
+    /// simulator (the standard architecture) over the same items, 10-item histories. Weights are
     /// untrained, so most rollouts run to Lmax = 10 items (41 tokens): the
     /// longest case.
     public static func rlStep(prompts: Int = 8, rollouts: Int = 16, items: Int = 3706, repetitions: Int = 5) throws -> Result {
@@ -239,8 +242,8 @@ public enum Workloads {
         for i in 1...items { catalog.add(String(i)) }
         let tokenizer = try randomSemanticIDs(items: items)
         let policy = try Policy(tokenizer: tokenizer, itemIDs: catalog.rawIDs)
-        let simulator = Simulator(model: try SASRec(config: SASRecConfig(itemVocabulary: items + 1), seed: 1),
-                                  itemIDs: catalog.rawIDs)
+        let simulator = try Simulator(model: try SequenceArchitectures.standard.create(items + 1, SequenceModelOptions(), 1),
+                                      itemIDs: catalog.rawIDs)
         var rng = SplitMix64(seed: 12)
         let tasks = (0..<(prompts * (repetitions + 1))).map { _ in
             ProactiveTask(user: nil, history: (0..<10).map { _ in Int32(1 + rng.below(items)) },

@@ -62,13 +62,13 @@ public enum PathGenerators {
     public static func greedy(tasks: [ProactiveTask], evaluator: PathEvaluator, candidates n: Int = 20,
                               maxItems: Int) -> [[[Int32?]]] {
         let scorer = evaluator.scorer, sim = scorer.rewards.simulator
-        let V = sim.model.config.itemVocabulary
+        let V = sim.model.itemVocabulary
         var catalogOf = [Int32](repeating: 0, count: V)
         for (item, row) in scorer.rows.enumerated() where item > 0 { if let row { catalogOf[Int(row)] = Int32(item) } }
         let views = tasks.map { scorer.simulatorView(history: $0.history, target: $0.target)! }
         var paths = tasks.map { _ in [Int32]() }  // catalogue ids
         let batch = 64
-        let pass = SASRecPass(model: sim.model, maxBatch: batch)
+        let pass = sim.model.makePass(maxBatch: batch)
         let logits = FloatBuffer(count: batch * V)
         for step in 0..<maxItems {
             let active = tasks.indices.filter { length(tasks[$0], maxItems: maxItems) > step }
@@ -79,8 +79,8 @@ public enum PathGenerators {
             while start < active.count {
                 let chunk = active[start..<min(start + batch, active.count)]
                 let seqs = chunk.map { t in views[t].history + paths[t].map { scorer.rows[Int($0)]! } }
-                let b = SequenceBatch(seqs, maxLength: sim.model.config.maxLength)
-                let last = pass.forward(b, training: false, lastOnly: true)
+                let b = SequenceBatch(seqs, maxLength: sim.model.maxLength)
+                let last = pass.forward(b, lastOnly: true)
                 let z = logits.tensor(rows: chunk.count, cols: V)
                 Kernels.scoreLogits(states: last, items: sim.model.items, into: z)
                 for (i, t) in chunk.enumerated() {

@@ -4,10 +4,14 @@ import Foundation
 public struct ResultsTable: Codable, Sendable, Equatable {
     public var split: String
     public var rows: [MethodResult]
+    /// The simulator that scored the paths (nil in tables from before
+    /// cross-evaluation: the training simulator).
+    public var evaluator: String? = nil
 
-    public init(split: String, rows: [MethodResult]) {
+    public init(split: String, rows: [MethodResult], evaluator: String? = nil) {
         self.split = split
         self.rows = rows
+        self.evaluator = evaluator
     }
 
     /// Markdown: the reference semantics (best of K) first, then the top
@@ -21,7 +25,8 @@ public struct ResultsTable: Codable, Sendable, Equatable {
                 header += " true acceptance | true gain |"
                 rule += "---:|---:|"
             }
-            var out = "**\(title)** (\(split), \(rows.first?.tasks ?? 0) tasks)\n\n\(header)\n\(rule)\n"
+            let by = evaluator.map { ", scored by \($0)" } ?? ""
+            var out = "**\(title)** (\(split), \(rows.first?.tasks ?? 0) tasks\(by))\n\n\(header)\n\(rule)\n"
             for r in rows {
                 let m = pick(r)
                 out += String(format: "| %@ | %d | %.4f | %.1f | %.4f | %.3f | %.3f | %.2f | %@ | %.3f |", r.method, r.beams,
@@ -66,6 +71,9 @@ public struct ResultsTable: Codable, Sendable, Equatable {
         return out
     }
 
+    /// The same table under another evaluator name.
+    public func named(_ name: String?) -> ResultsTable { ResultsTable(split: split, rows: rows, evaluator: name) }
+
     /// Writes `NAME.json` and `NAME.md` into `directory`, atomically.
     public func write(to directory: String, name: String = "results") throws {
         let encoder = JSONEncoder()
@@ -103,10 +111,26 @@ public struct EvaluationPlan: Sendable {
     /// popular baseline. `progress` hears each row as it is done.
     public func run(tasks: [ProactiveTask], evaluator: PathEvaluator, popularity: [Int], split: String,
                     progress: (MethodResult) -> Void = { _ in }) throws -> ResultsTable {
-        var rows: [MethodResult] = []
-        func add(_ r: MethodResult) {
-            rows.append(r)
+        try run(tasks: tasks, evaluators: [("simulator", evaluator)], popularity: popularity, split: split) { _, r in
             progress(r)
+        }[0].named(nil)
+    }
+
+    /// Cross-evaluation: every path is generated once and scored by each of
+    /// `evaluators` (tasks must be scorable by all of them); one table per
+    /// evaluator, in order. The greedy baseline consults the first
+    /// evaluator, so under the others it is scored by a simulator it did not
+    /// ask. `progress` hears (evaluator, row) as each is done.
+    public func run(tasks: [ProactiveTask], evaluators: [(name: String, evaluator: PathEvaluator)], popularity: [Int],
+                    split: String, progress: (String, MethodResult) -> Void = { _, _ in }) throws -> [ResultsTable] {
+        guard let first = evaluators.first?.evaluator else { throw DataError(file: "evaluation", "no evaluator") }
+        var tables = evaluators.map { ResultsTable(split: split, rows: [], evaluator: $0.name) }
+        func add(_ method: String, _ k: Int, _ candidates: [[[Int32?]]]) {
+            for (e, (name, evaluator)) in evaluators.enumerated() {
+                let row = evaluator.summarise(method: method, beams: k, scores: evaluator.score(candidates, tasks: tasks))
+                tables[e].rows.append(row)
+                progress(name, row)
+            }
         }
         var options = DecodingOptions()
         options.maxItems = maxItems
@@ -114,35 +138,31 @@ public struct EvaluationPlan: Sendable {
         options.allowRepeats = allowRepeats
         for (name, path) in policies {
             let policy = try Policy.load(path)
-            guard policy.itemIDs == evaluator.catalog.rawIDs else {
+            guard policy.itemIDs == first.catalog.rawIDs else {
                 throw DataError(file: path, "the policy's items differ from the tasks' catalogue")
             }
             for k in beams {
-                add(evaluator.evaluate(policy: policy, method: name, tasks: tasks, beams: k, options: options))
+                add(name, k, PathGenerators.beams(policy: policy, tasks: tasks, beams: k, options: options))
             }
         }
         for b in baselines {
             switch b {
             case "random":
                 for k in beams {
-                    let c = PathGenerators.random(tasks: tasks, itemCount: evaluator.catalog.itemCount, samples: k,
-                                                  maxItems: maxItems, seed: seed)
-                    add(evaluator.summarise(method: "random", beams: k, scores: evaluator.score(c, tasks: tasks)))
+                    add("random", k, PathGenerators.random(tasks: tasks, itemCount: first.catalog.itemCount, samples: k,
+                                                           maxItems: maxItems, seed: seed))
                 }
             case "popular":
-                let c = PathGenerators.popular(tasks: tasks, popularity: popularity, maxItems: maxItems)
-                add(evaluator.summarise(method: "popular", beams: 1, scores: evaluator.score(c, tasks: tasks)))
+                add("popular", 1, PathGenerators.popular(tasks: tasks, popularity: popularity, maxItems: maxItems))
             case "greedy":
-                let c = PathGenerators.greedy(tasks: tasks, evaluator: evaluator, maxItems: maxItems)
-                add(evaluator.summarise(method: "greedy", beams: 1, scores: evaluator.score(c, tasks: tasks)))
+                add("greedy", 1, PathGenerators.greedy(tasks: tasks, evaluator: first, maxItems: maxItems))
             case "reference":
-                let c = tasks.map { [$0.path.prefix(maxItems).map { Optional($0) }] }
-                add(evaluator.summarise(method: "reference path", beams: 1, scores: evaluator.score(c, tasks: tasks)))
+                add("reference path", 1, tasks.map { [$0.path.prefix(maxItems).map { Optional($0) }] })
             default:
                 throw DataError(file: "evaluation", "unknown baseline '\(b)' (known: \(Self.knownBaselines.joined(separator: ", ")))")
             }
         }
-        return ResultsTable(split: split, rows: rows)
+        return tables
     }
 
     /// Item popularity: occurrences in the tasks' histories and paths.

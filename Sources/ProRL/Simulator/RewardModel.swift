@@ -1,7 +1,7 @@
 /// The simulator's opinion of guidance paths, step by step, from ONE causal
 /// forward pass over `history ⊕ path` per path.
 ///
-/// SASRec is causal, so the hidden state at position t of that pass is the
+/// The simulator is causal, so the hidden state at position t of that pass is the
 /// user state after the prefix ending at t. For a path i₁…i_K toward T:
 /// - `logProb[k]` = log p(T | history ⊕ i₁…i_k), k = 0…K (k = 0: before
 ///   the path), p a softmax over every item (padding excluded);
@@ -43,7 +43,7 @@ public final class RewardModel: @unchecked Sendable {
     public let simulator: Simulator
     public let maxBatch: Int
     public let maxPath: Int
-    private let pass: SASRecPass
+    private let pass: any SequencePass
     private let states: FloatBuffer, lse: FloatBuffer, score: FloatBuffer, ctrScores: FloatBuffer
     private let targets: Int32Buffer, ranks: Int32Buffer, pairIDs: Int32Buffer
     private let ctrStates: FloatBuffer
@@ -53,11 +53,11 @@ public final class RewardModel: @unchecked Sendable {
         self.simulator = simulator
         self.maxBatch = maxBatch
         self.maxPath = maxPath
-        let c = simulator.model.config
-        pass = SASRecPass(model: simulator.model, maxBatch: maxBatch)
+        let width = simulator.model.width
+        pass = simulator.model.makePass(maxBatch: maxBatch)
         let rows = maxBatch * (maxPath + 1)
-        states = FloatBuffer(count: rows * c.hidden)
-        ctrStates = FloatBuffer(count: rows * c.hidden)
+        states = FloatBuffer(count: rows * width)
+        ctrStates = FloatBuffer(count: rows * width)
         lse = FloatBuffer(count: rows)
         score = FloatBuffer(count: rows)
         ctrScores = FloatBuffer(count: rows)
@@ -81,20 +81,20 @@ public final class RewardModel: @unchecked Sendable {
     }
 
     private func scoreBatch(_ requests: ArraySlice<Request>) -> [Steps] {
-        let model = simulator.model, c = model.config
-        let H = c.hidden, V = c.itemVocabulary
+        let model = simulator.model
+        let H = model.width, V = model.itemVocabulary, maxLength = model.maxLength
         var sequences: [[Int32]] = [], historyLength: [Int] = []
         for r in requests {
             precondition(r.path.count <= maxPath, "path of \(r.path.count) items (scorer takes \(maxPath))")
             precondition(!r.history.isEmpty, "a request needs a history (the state before the path)")
-            let room = c.maxLength - r.path.count
+            let room = maxLength - r.path.count
             precondition(room >= 1, "path longer than the simulator's maximum length")
             let h = Array(r.history.suffix(room))
             sequences.append(h + r.path)
             historyLength.append(h.count)
         }
-        let batch = SequenceBatch(sequences, maxLength: c.maxLength)
-        let all = pass.forward(batch, training: false)
+        let batch = SequenceBatch(sequences, maxLength: maxLength)
+        let all = pass.forward(batch)
         // gather the state after each prefix: position h−1+k for k = 0…K
         var n = 0, pairs = 0
         let S = states.tensor(rows: maxBatch * (maxPath + 1), cols: H)

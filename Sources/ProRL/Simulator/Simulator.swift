@@ -1,15 +1,18 @@
 import Foundation
 
-/// The user simulator: a trained ``SASRec`` and the raw item ids its rows
-/// stand for. Saved as safetensors with RecBole's tensor names; the config
-/// and item ids ride in the header metadata.
+/// The user simulator: a trained ``SequenceModel`` and the raw item ids its
+/// rows stand for. Saved as safetensors with RecBole's tensor names; the
+/// architecture, config and item ids ride in the header metadata.
 public final class Simulator: @unchecked Sendable {
-    public let model: SASRec
+    public let model: any SequenceModel
     /// Raw id of each item-table row (index 0: "[PAD]").
     public let itemIDs: [String]
 
-    public init(model: SASRec, itemIDs: [String]) {
-        precondition(itemIDs.count == model.config.itemVocabulary, "item ids and item table differ in size")
+    /// Throws when the ids and the item table differ in size.
+    public init(model: any SequenceModel, itemIDs: [String]) throws {
+        guard itemIDs.count == model.itemVocabulary else {
+            throw DataError(file: "simulator", "\(itemIDs.count) item ids for an item table of \(model.itemVocabulary) rows")
+        }
         self.model = model
         self.itemIDs = itemIDs
     }
@@ -18,58 +21,55 @@ public final class Simulator: @unchecked Sendable {
 
     /// Writes the checkpoint atomically.
     public func save(to path: String, extra: [String: String] = [:]) throws {
-        let config = String(decoding: try JSONEncoder().encode(model.config), as: UTF8.self)
-        let ids = String(decoding: try JSONEncoder().encode(itemIDs), as: UTF8.self)
         var meta = extra
         meta["format"] = Simulator.format
-        meta["config"] = config
-        meta["item_ids"] = ids
+        meta["architecture"] = model.architecture
+        meta["config"] = try model.encodedConfig()
+        meta["item_ids"] = String(decoding: try JSONEncoder().encode(itemIDs), as: UTF8.self)
         try SafeTensors.write(model.store, metadata: meta, to: path)
     }
 
-    /// Reads a checkpoint written by ``save(to:extra:)`` — or a RecBole
-    /// SASRec state_dict converted to safetensors, given its config and item
-    /// ids (`config`, `itemIDs`) when the file carries none.
-    public static func load(_ path: String, config: SASRecConfig? = nil, itemIDs: [String]? = nil) throws -> Simulator {
+    /// Reads a checkpoint written by ``save(to:extra:)``, or a RecBole
+    /// state_dict saved as safetensors (`safetensors.torch.save_file`): the
+    /// architecture and sizes then come from the tensor names and shapes,
+    /// and the item ids must be given (`itemIDs`: RecBole's order, e.g.
+    /// from the log read with `--time-order recbole`). Ids in the file win
+    /// over `itemIDs` only when they agree.
+    public static func load(_ path: String, itemIDs given: [String]? = nil) throws -> Simulator {
         let (tensors, meta) = try SafeTensors.read(path)
         if let format = meta["format"], format != Simulator.format {
             throw DataError(file: path, "is a '\(format)' checkpoint, not a simulator")
         }
-        let cfg: SASRecConfig
-        if let text = meta["config"] {
-            do { cfg = try JSONDecoder().decode(SASRecConfig.self, from: Data(text.utf8)) } catch {
-                throw DataError(file: path, "metadata 'config' is not a simulator config: \(error)")
+        let model: any SequenceModel
+        do {
+            if let config = meta["config"] {
+                // checkpoints from before the registry are SASRec's
+                let name = meta["architecture"] ?? SequenceArchitectures.standard.name
+                model = try SequenceArchitectures.named(name).decode(config)
+            } else {
+                model = try SequenceArchitectures.infer(tensors.mapValues(\.shape), file: path)
             }
-        } else if let config { cfg = config } else {
-            guard let table = tensors["item_embedding.weight"], table.shape.count == 2 else {
-                throw DataError(file: path, "has no simulator config and no item_embedding.weight")
-            }
-            var c = SASRecConfig(itemVocabulary: table.shape[0])
-            c.hidden = table.shape[1]
-            c.maxLength = tensors["position_embedding.weight"]?.shape.first ?? c.maxLength
-            c.layers = Set(tensors.keys.compactMap { k -> Int? in
-                guard k.hasPrefix("trm_encoder.layer.") else { return nil }
-                return Int(k.dropFirst("trm_encoder.layer.".count).prefix { $0.isNumber })
-            }).count
-            c.inner = tensors["trm_encoder.layer.0.feed_forward.dense_1.weight"]?.shape.first ?? c.inner
-            cfg = c
-        }
+        } catch let e as DataError { throw e.file == path ? e : DataError(file: path, "\(e.file) \(e.message)") }
         let ids: [String]
         if let text = meta["item_ids"] {
             guard let list = try? JSONDecoder().decode([String].self, from: Data(text.utf8)) else {
                 throw DataError(file: path, "metadata 'item_ids' is not a list of strings")
             }
+            if let given, given != list {
+                throw DataError(file: path, "its item ids differ from the log's (trained on another log or id order?)")
+            }
             ids = list
-        } else if let itemIDs { ids = itemIDs } else {
-            ids = ["[PAD]"] + (1..<cfg.itemVocabulary).map(String.init)
+        } else if let given {
+            ids = given
+        } else {
+            throw DataError(file: path, "has no item ids (a RecBole state_dict?): give the log it was trained on "
+                            + "(`prorl simulator import --checkpoint … --inter … --time-order recbole`)")
         }
-        guard ids.count == cfg.itemVocabulary else {
-            throw DataError(file: path, "has \(ids.count) item ids for an item table of \(cfg.itemVocabulary) rows")
+        guard ids.count == model.itemVocabulary else {
+            throw DataError(file: path, "has \(ids.count) item ids for an item table of \(model.itemVocabulary) rows")
         }
-        let model: SASRec
-        do { model = try SASRec(config: cfg) } catch let e as DataError { throw DataError(file: path, e.message) }
         try SafeTensors.load(tensors, into: model.store, file: path)
-        return Simulator(model: model, itemIDs: ids)
+        return try Simulator(model: model, itemIDs: ids)
     }
 
     /// The simulator's row of each catalogue item (nil when it has none).

@@ -30,7 +30,7 @@ public struct SimulatorTraining: Codable, Sendable, Equatable {
 public struct RankingMetrics: Codable, Sendable, Equatable {
     public var users = 0
     public var hr10 = 0.0, ndcg10 = 0.0, mrr10 = 0.0
-    /// Against 100 sampled negatives (the SASRec paper's protocol).
+    /// Against 100 sampled negatives (RecBole's uni100 rule, see ``SimulatorEvaluation``).
     public var sampledHR10 = 0.0, sampledNDCG10 = 0.0
 
     enum CodingKeys: String, CodingKey {
@@ -53,36 +53,33 @@ public struct SimulatorEpoch: Sendable {
     public let improved: Bool
 }
 
-/// Trains a ``SASRec`` on a log with leave-one-out splits by time: for each
-/// user the last item is the test target, the second last the validation
-/// target, the rest trains.
-/// One optimisation step of a ``SASRec``: forward over a batch of samples,
-/// the full-softmax loss at the positions the loss kind names, backward
-/// and Adam(W). Used by ``SimulatorTrainer`` and by the benchmarks.
-public final class SASRecTrainingStep {
+/// One optimisation step of a ``SequenceModel``: forward over a batch of
+/// samples, the full-softmax loss at the positions the loss kind names,
+/// backward and Adam(W). Used by ``SimulatorTrainer`` and the benchmarks.
+public final class SequenceTrainingStep {
     /// An input sequence and its targets: one per position (all-position
     /// loss) or one for the last position.
     public typealias Sample = (input: [Int32], targets: [Int32])
-    public let pass: SASRecPass
+    public let model: any SequenceModel
+    public let pass: any SequencePass
     public let settings: SimulatorTraining
     private let lossHead: FullSoftmaxLoss
     private let dStates: FloatBuffer
 
-    public init(pass: SASRecPass, settings: SimulatorTraining) {
-        let c = pass.model.config
-        self.pass = pass
+    public init(model: any SequenceModel, maxBatch: Int, settings: SimulatorTraining) {
+        self.model = model
+        pass = model.makePass(maxBatch: maxBatch)
         self.settings = settings
-        let rows = pass.maxBatch * pass.maxLength
-        lossHead = FullSoftmaxLoss(maxRows: settings.loss == .allPositions ? rows : pass.maxBatch, width: c.hidden,
-                                   vocabulary: c.itemVocabulary)
-        dStates = FloatBuffer(count: rows * c.hidden)
+        let rows = maxBatch * model.maxLength
+        lossHead = FullSoftmaxLoss(maxRows: settings.loss == .allPositions ? rows : maxBatch, width: model.width,
+                                   vocabulary: model.itemVocabulary)
+        dStates = FloatBuffer(count: rows * model.width)
     }
 
     /// Runs step `index` (it seeds dropout) on `samples`; returns the mean
     /// loss over their targets.
     public func callAsFunction(_ samples: ArraySlice<Sample>, index: UInt64) -> Double {
-        let model = pass.model
-        let batch = SequenceBatch(samples.map(\.input), maxLength: model.config.maxLength)
+        let batch = SequenceBatch(samples.map(\.input), maxLength: model.maxLength)
         // all-position: every real position of every sequence; last-position:
         // the pass returns only each sequence's last state
         let lastOnly = settings.loss == .lastPosition
@@ -100,33 +97,35 @@ public final class SASRecTrainingStep {
         let d = dStates.tensor(rows: states.rows, cols: states.cols)
         d.zero()
         let loss = lossHead(states: states, rows: rows, targets: targets, items: model.items, dStates: d,
-                            dItems: model.store.grad(model.itemEmbedding))
+                            dItems: model.store.grad(model.itemTableID))
         pass.backward(d)
         model.store.adamW(lr: settings.learningRate, weightDecay: settings.weightDecay)
         return loss
     }
 }
 
+/// Trains a ``SequenceModel`` on a log with leave-one-out splits by time:
+/// for each user the last item is the test target, the second last the
+/// validation target, the rest trains.
 public final class SimulatorTrainer {
     public let log: InteractionLog
     public let settings: SimulatorTraining
-    public let model: SASRec
-    private let pass: SASRecPass
-    private let step: SASRecTrainingStep
+    public let model: any SequenceModel
+    private let step: SequenceTrainingStep
     private let trainSequences: [[Int32]]
     private let evalPrefixes: (validation: [[Int32]], test: [[Int32]])
     private let evalTargets: (validation: [Int32], test: [Int32])
-    private let evalUsers: [Int]
 
-    public init(log: InteractionLog, config: SASRecConfig, settings: SimulatorTraining) throws {
-        guard config.itemVocabulary == log.catalog.vocabularySize else {
-            throw DataError(file: "simulator config", "itemVocabulary \(config.itemVocabulary) ≠ catalogue size \(log.catalog.vocabularySize)")
+    /// Trains `model` (fresh, or a checkpoint's to evaluate) on `log`.
+    public init(log: InteractionLog, model: any SequenceModel, settings: SimulatorTraining) throws {
+        guard model.itemVocabulary == log.catalog.vocabularySize else {
+            throw DataError(file: "simulator", "item table of \(model.itemVocabulary) rows ≠ catalogue size \(log.catalog.vocabularySize)")
         }
         self.log = log
         self.settings = settings
-        model = try SASRec(config: config, seed: settings.seed)
-        var train: [[Int32]] = [], vp: [[Int32]] = [], tp: [[Int32]] = [], vt: [Int32] = [], tt: [Int32] = [], users: [Int] = []
-        for (u, user) in log.users.enumerated() {
+        self.model = model
+        var train: [[Int32]] = [], vp: [[Int32]] = [], tp: [[Int32]] = [], vt: [Int32] = [], tt: [Int32] = []
+        for user in log.users {
             let s = user.items
             if s.count >= 3 {
                 train.append(Array(s.dropLast(2)))
@@ -134,7 +133,6 @@ public final class SimulatorTrainer {
                 vt.append(s[s.count - 2])
                 tp.append(Array(s.dropLast(1)))
                 tt.append(s[s.count - 1])
-                users.append(u)
             } else if s.count >= 2 {
                 train.append(s)
             }
@@ -143,16 +141,14 @@ public final class SimulatorTrainer {
         trainSequences = train
         evalPrefixes = (vp, tp)
         evalTargets = (vt, tt)
-        evalUsers = users
-        pass = SASRecPass(model: model, maxBatch: max(settings.batchSize, 256))
-        step = SASRecTrainingStep(pass: pass, settings: settings)
+        step = SequenceTrainingStep(model: model, maxBatch: max(settings.batchSize, 256), settings: settings)
     }
 
     /// Training samples of one epoch: (input sequence, per-position targets;
     /// last-position samples have one target).
-    private func samples() -> [SASRecTrainingStep.Sample] {
-        let L = model.config.maxLength
-        var out: [SASRecTrainingStep.Sample] = []
+    private func samples() -> [SequenceTrainingStep.Sample] {
+        let L = model.maxLength
+        var out: [SequenceTrainingStep.Sample] = []
         for s in trainSequences {
             switch settings.loss {
             case .allPositions:
@@ -177,7 +173,7 @@ public final class SimulatorTrainer {
     public func run(progress: (SimulatorEpoch) -> Void) -> (validation: RankingMetrics, test: RankingMetrics, epochs: Int) {
         var data = samples()
         var rng = SplitMix64(seed: settings.seed ^ 0xA5A5)
-        let best = ParameterStore(layout: SASRec.layout(model.config))
+        let best = ParameterStore(layout: model.store.entries.map { ($0.name, $0.shape) })
         best.copyValues(from: model.store)
         var bestScore = -1.0, bestValidation = RankingMetrics(), since = 0, epochsRun = 0
         var stepIndex: UInt64 = 0
@@ -218,24 +214,27 @@ public final class SimulatorTrainer {
     public func evaluate(split: Split) -> RankingMetrics {
         let prefixes = split == .validation ? evalPrefixes.validation : evalPrefixes.test
         let targets = split == .validation ? evalTargets.validation : evalTargets.test
-        return SimulatorEvaluation.metrics(pass: pass, prefixes: prefixes, targets: targets,
-                                           users: evalUsers.map { log.users[$0].items },
+        return SimulatorEvaluation.metrics(model: model, pass: step.pass, prefixes: prefixes, targets: targets,
                                            negatives: settings.sampledNegatives, seed: settings.seed)
     }
 }
 
 /// Ranking a target among all items (padding excluded) after a prefix.
 public enum SimulatorEvaluation {
-    public static func metrics(pass: SASRecPass, prefixes: [[Int32]], targets: [Int32], users: [[Int32]],
+    /// Full-ranking HR/NDCG/MRR@10, and the sampled ones under RecBole's
+    /// `uni100` rule: `negatives` items drawn uniformly with replacement
+    /// from all items but the target (the user's other items included);
+    /// duplicates count once.
+    public static func metrics(model: any SequenceModel, pass: any SequencePass, prefixes: [[Int32]], targets: [Int32],
                                negatives: Int, seed: UInt64) -> RankingMetrics {
-        let model = pass.model, c = model.config, V = c.itemVocabulary
+        let V = model.itemVocabulary
         var m = RankingMetrics()
         let logits = FloatBuffer(count: pass.maxBatch * V)
         var start = 0
         while start < prefixes.count {
             let end = min(start + pass.maxBatch, prefixes.count)
-            let batch = SequenceBatch(Array(prefixes[start..<end]), maxLength: c.maxLength)
-            let last = pass.forward(batch, training: false, lastOnly: true)
+            let batch = SequenceBatch(Array(prefixes[start..<end]), maxLength: model.maxLength)
+            let last = pass.forward(batch, lastOnly: true)
             let z = logits.tensor(rows: batch.batch, cols: V)
             Kernels.scoreLogits(states: last, items: model.items, into: z)
             for b in 0..<batch.batch {
@@ -249,18 +248,14 @@ public enum SimulatorEvaluation {
                     m.ndcg10 += 1 / log2(Double(rank) + 1)
                     m.mrr10 += 1 / Double(rank)
                 }
-                // sampled: 100 items the user never interacted with
                 var rng = SplitMix64(seed: seed ^ UInt64(i) &* 0x9E37_79B9)
-                let seen = Set(users[i])
-                var sampledRank = 1, attempts = 0
                 var drawn = Set<Int>()
-                while drawn.count < negatives && attempts < negatives * 50 {
-                    attempts += 1
-                    let v = 1 + rng.below(V - 1)
-                    if seen.contains(Int32(v)) || v == t || drawn.contains(v) { continue }
+                for _ in 0..<(V > 2 ? negatives : 0) {
+                    var v = 1 + rng.below(V - 1)
+                    while v == t { v = 1 + rng.below(V - 1) }
                     drawn.insert(v)
-                    if row[v] > ts { sampledRank += 1 }
                 }
+                let sampledRank = 1 + drawn.filter { row[$0] > ts }.count
                 if sampledRank <= 10 {
                     m.sampledHR10 += 1
                     m.sampledNDCG10 += 1 / log2(Double(sampledRank) + 1)

@@ -232,6 +232,39 @@ public enum Kernels {
         }
     }
 
+    // MARK: GRU
+
+    /// One GRU layer's recurrence, time-major (row t·B + b): `gi` `[T·B, 3H]`
+    /// = x·W_ihᵀ, `wHH` `[3H, H]`; `h` `[(T+1)·B, H]` with the initial state
+    /// in rows 0..<B; `gates` `[T·B, 4H]` saved for the backward. `counts[t]`:
+    /// sequences (sorted longest first) still running at step t.
+    public static func gruForward(h: Tensor, gates: Tensor, gi: Tensor, wHH: Tensor, counts: UnsafePointer<Int32>,
+                                  steps: Int, batch: Int) {
+        let H = wHH.cols
+        precondition(wHH.rows == 3 * H && gi.rows == steps * batch && gi.cols == 3 * H
+                     && h.rows == (steps + 1) * batch && h.cols == H && gates.rows == steps * batch && gates.cols == 4 * H,
+                     "gru forward shapes")
+        let ok = timed("gru_fwd") {
+            pk_gru_fwd(h.base, gates.base, gi.base, wHH.base, counts, Int32(steps), Int32(batch), Int32(H))
+        }
+        precondition(ok == 1, "gru forward: counts must be non-increasing and ≤ batch")
+    }
+
+    /// Backpropagation through time: `dh` `[T·B, H]` (in: gradient from
+    /// above; out: total), writes `dgi` and the recurrent-product gradient
+    /// `dgh` (`[T·B, 3H]`), accumulates `dWHH`.
+    public static func gruBackward(dgi: Tensor, dgh: Tensor, dWHH: Tensor, dh: Tensor, h: Tensor, gates: Tensor,
+                                   wHH: Tensor, counts: UnsafePointer<Int32>, steps: Int, batch: Int) {
+        let H = wHH.cols
+        precondition(dgi.rows == steps * batch && dgi.cols == 3 * H && dgh.rows == dgi.rows && dgh.cols == 3 * H
+                     && dh.rows == steps * batch && dh.cols == H && dWHH.count == wHH.count, "gru backward shapes")
+        let ok = timed("gru_bwd") {
+            pk_gru_bwd(dgi.base, dgh.base, dWHH.base, dh.base, nil, h.base, gates.base, wHH.base, counts, Int32(steps),
+                       Int32(batch), Int32(H))
+        }
+        precondition(ok == 1, "gru backward: counts must be non-increasing and ≤ batch")
+    }
+
     // MARK: Normalisation
 
     /// T5 RMSNorm forward; saves `rstd[N]`.

@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
-"""Train RecBole's own SASRec on a RecBole-format dataset with the protocol
-the engine uses, and print its metrics — the reference range for the
-engine's simulator (issue 4). Run by hand; needs `pip install recbole torch`.
+"""Train RecBole's own SASRec or GRU4Rec on a RecBole-format dataset with
+the protocol the engine uses, and print its metrics — the reference the
+engine's simulators are compared with. Run by hand; needs `pip install
+recbole torch` (`../shared/peers/setup.sh recbole` makes such a venv).
 
-    python3 tools/recbole_sasrec_reference.py --data-path ../shared/data --dataset ml-100k
+    python3 tools/recbole_reference.py --model GRU4Rec --data-path ../shared/data --dataset ml-100k \
+        --checkpoint-dir runs/recbole
+
+The trained model is saved by RecBole as a `.pth` in --checkpoint-dir;
+`tools/recbole_to_safetensors.py` turns it into a checkpoint the engine loads.
 
 Protocol: leave-one-out by time (last item test, second last validation),
 full ranking over all items, HR/NDCG/MRR@10, early stopping on validation
-NDCG@10 with patience 10, RecBole's SASRec defaults (2 layers, hidden 64,
-2 heads, inner 256, dropout 0.5, max length 50, CE loss, Adam lr 1e-3).
+NDCG@10 with patience 10, RecBole's model defaults (SASRec: 2 layers, hidden
+64, 2 heads, inner 256, dropout 0.5; GRU4Rec: embedding 64, 1-layer GRU of
+128, dropout 0.3), max length 50, CE loss, Adam lr 1e-3, batch 2048.
 """
 import argparse
 import json
@@ -32,6 +38,8 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--data-path", required=True)
     p.add_argument("--dataset", default="ml-100k")
+    p.add_argument("--model", default="SASRec", choices=["SASRec", "GRU4Rec"])
+    p.add_argument("--checkpoint-dir", default="/tmp/recbole-saved")
     p.add_argument("--epochs", type=int, default=300)
     p.add_argument("--batch-size", type=int, default=2048)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -53,11 +61,11 @@ def main():
         "seed": args.seed,
         "device": "cpu",
         "show_progress": False,
-        "checkpoint_dir": "/tmp/recbole-saved",
+        "checkpoint_dir": args.checkpoint_dir,
     }
     t0 = time.time()
-    result = run_recbole(model="SASRec", dataset=args.dataset, config_dict=config)
-    print(json.dumps({"best_valid": {k: float(v) for k, v in result["best_valid_result"].items()},
+    result = run_recbole(model=args.model, dataset=args.dataset, config_dict=config)
+    print(json.dumps({"model": args.model, "best_valid": {k: float(v) for k, v in result["best_valid_result"].items()},
                       "test": {k: float(v) for k, v in result["test_result"].items()},
                       "seconds": round(time.time() - t0, 1)}))
 

@@ -3,7 +3,7 @@ import Foundation
 /// One forward/backward pass of a ``SASRec`` over batches up to a fixed
 /// size. Activations live in an arena sized once, so passes allocate
 /// nothing; `forward` keeps what `backward` needs.
-public final class SASRecPass: @unchecked Sendable {
+public final class SASRecPass: SequencePass, @unchecked Sendable {
     public let model: SASRec
     public let maxBatch: Int
     public let maxLength: Int

@@ -1,3 +1,5 @@
+import Foundation
+
 /// SASRec as RecBole implements it: item + learned position embeddings,
 /// LayerNorm, dropout, then post-LN transformer layers (attention with
 /// q/k/v/dense projections and biases, scores scaled by 1/√d, causal and
@@ -29,29 +31,8 @@ public struct SASRecConfig: Codable, Sendable, Equatable {
     }
 }
 
-/// A right-padded batch of item sequences: `ids[b·T + t]`, with
-/// `lengths[b]` real items per row (≥ 1).
-public struct SequenceBatch: Sendable {
-    public var ids: [Int32]
-    public var lengths: [Int32]
-    public let batch: Int
-    public let length: Int
-
-    /// Packs sequences, keeping the last `maxLength` items of each; the
-    /// batch length is the longest kept sequence.
-    public init(_ sequences: [[Int32]], maxLength: Int) {
-        let kept = sequences.map { Array($0.suffix(maxLength)) }
-        batch = kept.count
-        length = max(1, kept.map(\.count).max() ?? 1)
-        ids = [Int32](repeating: 0, count: batch * length)
-        lengths = kept.map { Int32($0.count) }
-        for (b, s) in kept.enumerated() {
-            for (t, item) in s.enumerated() { ids[b * length + t] = item }
-        }
-    }
-}
-
-public final class SASRec: @unchecked Sendable {
+public final class SASRec: SequenceModel, @unchecked Sendable {
+    public static let architecture = "sasrec"
     public let config: SASRecConfig
     public let store: ParameterStore
 
@@ -119,6 +100,9 @@ public final class SASRec: @unchecked Sendable {
         }
     }
 
-    /// The item table `[itemVocabulary, hidden]` (also the output layer).
-    public var items: Tensor { store.value(itemEmbedding) }
+    public var itemTableID: Int { itemEmbedding }
+    public var maxLength: Int { config.maxLength }
+    public func encodedConfig() throws -> String { String(decoding: try JSONEncoder().encode(config), as: UTF8.self) }
+    public func makePass(maxBatch: Int) -> any SequencePass { SASRecPass(model: self, maxBatch: maxBatch) }
 }
+
