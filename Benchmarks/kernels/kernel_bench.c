@@ -532,6 +532,58 @@ static void bench_scoring(int B, int V, int C) {
     free(s.u); free(s.items); free(s.lse); free(s.ts); free(s.t); free(s.rank);
 }
 
+/* ------------------------------------------------------------------ */
+/* GRU recurrence                                                     */
+/* ------------------------------------------------------------------ */
+
+typedef struct gru_ctx {
+    int T, B, H, naive;
+    int *counts;
+    float *gi, *w, *h, *gates, *dh, *dh_in, *dgi, *dgh, *dw;
+} gru_ctx;
+
+static void run_gru_fwd(void *p) {
+    gru_ctx *g = p;
+    if (g->naive) pk_gru_fwd_naive(g->h, g->gates, g->gi, g->w, g->counts, g->T, g->B, g->H);
+    else pk_gru_fwd(g->h, g->gates, g->gi, g->w, g->counts, g->T, g->B, g->H);
+}
+static void run_gru_bwd(void *p) {
+    gru_ctx *g = p;
+    memcpy(g->dh, g->dh_in, (size_t)g->T * g->B * g->H * sizeof(float));
+    if (g->naive) pk_gru_bwd_naive(g->dgi, g->dgh, g->dw, g->dh, NULL, g->h, g->gates, g->w, g->counts, g->T, g->B, g->H);
+    else pk_gru_bwd(g->dgi, g->dgh, g->dw, g->dh, NULL, g->h, g->gates, g->w, g->counts, g->T, g->B, g->H);
+}
+
+/* The recurrence of a GRU layer (RecBole GRU4Rec: hidden 128) over B
+ * sequences of T steps, all running (`ragged` 0) or lengths spread evenly
+ * over 1..T (what prefix samples look like). Flops: the recurrent GEMMs,
+ * 6·H² per running row and step forward, 12·H² backward. */
+static void bench_gru(const char *name, int T, int B, int H, int ragged) {
+    if (!selected("gru")) return;
+    gru_ctx g = {T, B, H, 0, malloc((size_t)T * sizeof(int)), fbuf((size_t)T * B * 3 * H, 1, 3),
+                 fbuf((size_t)3 * H * H, 0.1f, 4), fzero((size_t)(T + 1) * B * H), fzero((size_t)T * B * 4 * H),
+                 fzero((size_t)T * B * H), fbuf((size_t)T * B * H, 1, 5), fzero((size_t)T * B * 3 * H),
+                 fzero((size_t)T * B * 3 * H), fzero((size_t)3 * H * H)};
+    double rows = 0;
+    for (int t = 0; t < T; t++) {
+        g.counts[t] = ragged ? B - (int)((long)B * t / T) : B;
+        rows += g.counts[t];
+    }
+    char shape[96];
+    snprintf(shape, sizeof shape, "%s B=%d T=%d H=%d%s", name, B, T, H, ragged ? " ragged" : "");
+    double ms = median_ms(run_gru_fwd, &g, g_reps);
+    g.naive = 1;
+    double nms = g_quick ? 0 : median_ms(run_gru_fwd, &g, 1);
+    g.naive = 0;
+    report("gru_fwd", shape, ms, 6.0 * H * H * rows, 0, nms);
+    ms = median_ms(run_gru_bwd, &g, g_reps);
+    g.naive = 1;
+    nms = g_quick ? 0 : median_ms(run_gru_bwd, &g, 1);
+    report("gru_bwd", shape, ms, 12.0 * H * H * rows, 0, nms);
+    free(g.counts); free(g.gi); free(g.w); free(g.h); free(g.gates); free(g.dh); free(g.dh_in); free(g.dgi);
+    free(g.dgh); free(g.dw);
+}
+
 int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) g_reps = atoi(argv[++i]);
@@ -586,5 +638,9 @@ int main(int argc, char **argv) {
     bench_dropout((size_t)11520 * 512);
     /* scoring: 12800 user states × 3706 items × 64 */
     bench_scoring(12800, 3706, 64);
+    /* GRU4Rec's recurrence: a training batch of 256 (full and prefix-ragged), and 2048 (RecBole's batch) */
+    bench_gru("gru4rec", 50, 256, 128, 0);
+    bench_gru("gru4rec prefixes", 50, 256, 128, 1);
+    bench_gru("gru4rec prefixes", 50, 2048, 128, 1);
     return 0;
 }

@@ -15,6 +15,7 @@
 
 #include <string.h>
 
+/* The naive twin's σ, with libm's exp and tanh. */
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 static int check_counts(const int *counts, int T, int B) {
@@ -24,9 +25,11 @@ static int check_counts(const int *counts, int T, int B) {
 }
 
 /* The gates of rows [0, n) of one step, given g = h_{t−1}·W_hhᵀ already in
- * the r|z|n columns of `gates`; rows [n, B) are zeroed. */
+ * the r|z|n columns of `gates` (the ISA's vectorised row routine); rows
+ * [n, B) are zeroed. */
 static void gru_step_gates(float *ht, float *gates, const float *hp, const float *x,
                            int n, int B, int H) {
+    const pk_isa_ops *ops = pk_ops();
     int nt = pk_threads_for(30.0 * n * H);
     PK_PARALLEL_FOR(nt)
     for (int b = 0; b < B; b++) {
@@ -36,18 +39,7 @@ static void gru_step_gates(float *ht, float *gates, const float *hp, const float
             memset(h, 0, (size_t)H * sizeof(float));
             continue;
         }
-        const float *xi = x + (size_t)b * 3 * H, *p = hp + (size_t)b * H;
-        for (int j = 0; j < H; j++) {
-            float r = sigmoidf(xi[j] + g[j]);
-            float z = sigmoidf(xi[H + j] + g[H + j]);
-            float gn = g[2 * H + j];
-            float c = tanhf(xi[2 * H + j] + r * gn);
-            g[j] = r;
-            g[H + j] = z;
-            g[2 * H + j] = c;
-            g[3 * H + j] = gn;
-            h[j] = (1.0f - z) * c + z * p[j];
-        }
+        ops->gru_gates_row(h, g, x + (size_t)b * 3 * H, hp + (size_t)b * H, H);
     }
 }
 

@@ -161,6 +161,8 @@ typedef struct pk_isa_ops {
     void (*gelu_fwd)(float *out, const float *inp, size_t n);
     void (*gelu_bwd)(float *dinp, const float *dout, const float *inp,
                      size_t n);
+    /* one row of GRU gates: g (r|z|n products in, r|z|n|g_n out), h_t */
+    void (*gru_gates_row)(float *h, float *g, const float *x, const float *hp, int H);
     void (*dropout_span)(float *out, const float *in, size_t n, uint64_t key,
                          uint32_t base, uint32_t thr, float scale,
                          int accumulate);
