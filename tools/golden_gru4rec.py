@@ -11,13 +11,9 @@ Tests/Fixtures/gru4rec_golden.safetensors, which the Swift tests read.
 import json
 import os
 
-import numpy as np
 import torch
 
-for name, alias in (("float_", np.float64), ("bool8", np.bool_), ("int_", np.int64), ("unicode_", np.str_),
-                    ("complex_", np.complex128), ("object_", np.object_)):
-    if not hasattr(np, name):
-        setattr(np, name, alias)
+import recbole_compat  # noqa: F401,E402  (before recbole)
 from recbole.model.sequential_recommender.gru4rec import GRU4Rec  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 

@@ -20,16 +20,9 @@ import argparse
 import json
 import time
 
-import numpy as np
 import torch
 
-# RecBole 1.2.1 predates NumPy 2 and PyTorch's weights_only default.
-for name, alias in (("float_", np.float64), ("bool8", np.bool_), ("int_", np.int64), ("unicode_", np.str_),
-                    ("complex_", np.complex128), ("object_", np.object_)):
-    if not hasattr(np, name):
-        setattr(np, name, alias)
-_load = torch.load
-torch.load = lambda *a, **k: _load(*a, **{**k, "weights_only": False})
+import recbole_compat  # noqa: F401,E402  (before recbole)
 
 from recbole.quick_start import run_recbole  # noqa: E402
 

@@ -17,14 +17,9 @@ recbole` then adds the metadata from the log.
 import argparse
 import json
 
-import numpy as np
 import torch
 
-# RecBole 1.2.1 predates NumPy 2 and PyTorch's weights_only default.
-for name, alias in (("float_", np.float64), ("bool8", np.bool_), ("int_", np.int64), ("unicode_", np.str_),
-                    ("complex_", np.complex128), ("object_", np.object_)):
-    if not hasattr(np, name):
-        setattr(np, name, alias)
+import recbole_compat  # noqa: F401,E402  (before recbole)
 from safetensors.torch import save_file  # noqa: E402
 
 

@@ -8,33 +8,23 @@ import Testing
 /// right-padded sequences of lengths 7, 2, 4, 1, 5).
 @Suite("GRU4Rec vs RecBole golden outputs")
 struct GRU4RecGoldenTests {
-    static let path = TestPaths.packageRoot + "/Tests/Fixtures/gru4rec_golden.safetensors"
-
-    static func load() throws -> (model: GRU4Rec, tensors: [String: SafeTensors.Tensor], batch: SequenceBatch, targets: [Int32]) {
-        let (tensors, meta) = try SafeTensors.read(path)
-        let cfg = try JSONSerialization.jsonObject(with: Data(meta["config"]!.utf8)) as! [String: Int]
+    static func load() throws -> (model: GRU4Rec, fixture: GoldenFixture, batch: SequenceBatch, targets: [Int32]) {
+        let fixture = try GoldenFixture("gru4rec_golden")
+        let cfg: [String: Int] = try fixture.json("config")
         var config = GRU4RecConfig(itemVocabulary: cfg["n_items"]!)
         config.embedding = cfg["embedding"]!
         config.hidden = cfg["hidden"]!
         config.layers = cfg["layers"]!
         config.maxLength = cfg["max_length"]!
         let model = try GRU4Rec(config: config)
-        var weights: [String: SafeTensors.Tensor] = [:]
-        for (k, v) in tensors where k.hasPrefix("weights.") { weights[String(k.dropFirst("weights.".count))] = v }
-        try SafeTensors.load(weights, into: model.store, file: path)
-        let seqs = try JSONSerialization.jsonObject(with: Data(meta["sequences"]!.utf8)) as! [[Int]]
-        let lengths = try JSONSerialization.jsonObject(with: Data(meta["lengths"]!.utf8)) as! [Int]
-        let targets = try JSONSerialization.jsonObject(with: Data(meta["targets"]!.utf8)) as! [Int]
-        let batch = SequenceBatch(zip(seqs, lengths).map { s, n in s.prefix(n).map(Int32.init) }, maxLength: config.maxLength)
-        return (model, tensors, batch, targets.map(Int32.init))
+        try SafeTensors.load(fixture.weights, into: model.store, file: fixture.path)
+        let (batch, targets) = try fixture.batch(maxLength: config.maxLength)
+        return (model, fixture, batch, targets)
     }
 
-    /// Tolerance `relative` × max(max|reference|, floor); see SASRecGoldenTests.
-    func expectClose(_ observed: [Float], _ reference: SafeTensors.Tensor, relative: Double, _ what: String,
+    func expectClose(_ observed: [Float], _ g: GoldenFixture, _ name: String, relative: Double, _ what: String,
                      floor: Double = 1e-6) {
-        let expected = reference.values.map(Double.init)
-        let tol = relative * max(expected.map(abs).max() ?? 1, floor)
-        let bad = firstMismatch(observed, expected, tolerance: tol)
+        let (bad, tol) = g.compare(observed, to: name, relative: relative, floor: floor)
         #expect(bad == nil, "\(what) vs RecBole: \(String(describing: bad)), tolerance \(tol)")
     }
 
@@ -48,25 +38,23 @@ struct GRU4RecGoldenTests {
         let rows = (0..<B).map { lastOnly ? $0 : $0 * g.batch.length + Int(g.batch.lengths[$0]) - 1 }
         var gathered: [Float] = []
         for r in rows { gathered += states.row(r).toArray() }
-        expectClose(gathered, g.tensors["output"]!, relative: 2e-5, "gathered sequence output (lastOnly \(lastOnly))")
+        expectClose(gathered, g.fixture, "output", relative: 2e-5, "gathered sequence output (lastOnly \(lastOnly))")
         let scores = FloatBuffer(count: B * m.itemVocabulary), h = FloatBuffer(count: B * m.width)
         h.flat.copy(from: gathered)
         Kernels.scoreLogits(states: h.tensor(rows: B, cols: m.width), items: m.items,
                             into: scores.tensor(rows: B, cols: m.itemVocabulary))
-        expectClose(scores.flat.toArray(), g.tensors["scores"]!, relative: 2e-5, "full-sort scores")
+        expectClose(scores.flat.toArray(), g.fixture, "scores", relative: 2e-5, "full-sort scores")
         let loss = FullSoftmaxLoss(maxRows: rows.count, width: m.width, vocabulary: m.itemVocabulary)
         let dStates = FloatBuffer(count: states.count)
         m.store.zeroGrads()
         let value = loss(states: states, rows: rows, targets: g.targets, items: m.items,
                          dStates: dStates.tensor(rows: states.rows, cols: states.cols), dItems: m.store.grad(m.itemTableID))
-        let expectedLoss = Double(g.tensors["loss"]!.values[0])
+        let expectedLoss = Double(try #require(g.fixture.tensors["loss"]).values[0])
         #expect(abs(value - expectedLoss) <= 1e-5 * abs(expectedLoss), "loss \(value) vs RecBole \(expectedLoss)")
         pass.backward(dStates.tensor(rows: states.rows, cols: states.cols))
-        let largest = g.tensors.filter { $0.key.hasPrefix("grad.") }.values.flatMap(\.values).map { Double(abs($0)) }.max()!
         for e in m.store.entries {
-            let reference = try #require(g.tensors["grad.\(e.name)"], "RecBole gradient of \(e.name)")
-            expectClose(m.store.grad(m.store.id(e.name)).toArray(), reference, relative: 5e-5, "gradient of \(e.name)",
-                        floor: 1e-3 * largest)
+            expectClose(m.store.grad(m.store.id(e.name)).toArray(), g.fixture, "grad.\(e.name)", relative: 5e-5,
+                        "gradient of \(e.name)", floor: 1e-3 * g.fixture.largestGradient)
         }
     }
 }

@@ -9,15 +9,14 @@ import Testing
 struct SASRecGoldenTests {
     struct Golden {
         let model: SASRec
-        let tensors: [String: SafeTensors.Tensor]
+        let fixture: GoldenFixture
         let batch: SequenceBatch
         let targets: [Int32]
     }
 
     static func load() throws -> Golden {
-        let path = TestPaths.packageRoot + "/Tests/Fixtures/sasrec_golden.safetensors"
-        let (tensors, meta) = try SafeTensors.read(path)
-        let cfg = try JSONSerialization.jsonObject(with: Data(meta["config"]!.utf8)) as! [String: Int]
+        let fixture = try GoldenFixture("sasrec_golden")
+        let cfg: [String: Int] = try fixture.json("config")
         var config = SASRecConfig(itemVocabulary: cfg["n_items"]!)
         config.hidden = cfg["hidden"]!
         config.heads = cfg["heads"]!
@@ -25,28 +24,17 @@ struct SASRecGoldenTests {
         config.layers = cfg["layers"]!
         config.maxLength = cfg["max_length"]!
         let model = try SASRec(config: config)
-        var weights: [String: SafeTensors.Tensor] = [:]
-        for (k, v) in tensors where k.hasPrefix("weights.") { weights[String(k.dropFirst("weights.".count))] = v }
-        try SafeTensors.load(weights, into: model.store, file: path)
-        let seqs = try JSONSerialization.jsonObject(with: Data(meta["sequences"]!.utf8)) as! [[Int]]
-        let lengths = try JSONSerialization.jsonObject(with: Data(meta["lengths"]!.utf8)) as! [Int]
-        let targets = try JSONSerialization.jsonObject(with: Data(meta["targets"]!.utf8)) as! [Int]
-        let batch = SequenceBatch(zip(seqs, lengths).map { s, n in s.prefix(n).map(Int32.init) }, maxLength: config.maxLength)
-        return Golden(model: model, tensors: tensors, batch: batch, targets: targets.map(Int32.init))
+        try SafeTensors.load(fixture.weights, into: model.store, file: fixture.path)
+        let (batch, targets) = try fixture.batch(maxLength: config.maxLength)
+        return Golden(model: model, fixture: fixture, batch: batch, targets: targets)
     }
 
-    /// Compares against a reference with tolerance `relative` × max(max|reference|,
-    /// floor): `floor` is the scale of the quantities the values are made of
-    /// (for gradients, the model's largest gradient), so a tensor that is
-    /// zero up to rounding — the key biases' gradients, which softmax's shift
-    /// invariance makes exactly 0 — is judged against that, not against its
-    /// own rounding noise.
-    func expectClose(_ observed: [Float], _ reference: SafeTensors.Tensor, relative: Double, _ what: String,
+    /// Tolerances as ``GoldenFixture/compare(_:to:relative:floor:)`` states
+    /// them: the key biases' gradients, which softmax's shift invariance
+    /// makes exactly 0, are judged against the model's largest gradient.
+    func expectClose(_ observed: [Float], _ g: GoldenFixture, _ name: String, relative: Double, _ what: String,
                      floor: Double = 1e-6) {
-        let expected = reference.values.map(Double.init)
-        let scale = expected.map(abs).max() ?? 1
-        let tol = relative * max(scale, floor)
-        let bad = firstMismatch(observed, expected, tolerance: tol)
+        let (bad, tol) = g.compare(observed, to: name, relative: relative, floor: floor)
         #expect(bad == nil, "\(what) vs RecBole: \(String(describing: bad)), tolerance \(tol)")
     }
 
@@ -59,14 +47,14 @@ struct SASRecGoldenTests {
         let rows = (0..<g.batch.batch).map { $0 * g.batch.length + Int(g.batch.lengths[$0]) - 1 }
         var gathered: [Float] = []
         for r in rows { gathered += states.row(r).toArray() }
-        expectClose(gathered, g.tensors["output"]!, relative: 2e-5, "gathered sequence output")
+        expectClose(gathered, g.fixture, "output", relative: 2e-5, "gathered sequence output")
         // full-sort scores: states · item tableᵀ
         let scores = FloatBuffer(count: rows.count * c.itemVocabulary)
         let h = FloatBuffer(count: rows.count * c.hidden)
         h.flat.copy(from: gathered)
         Kernels.scoreLogits(states: h.tensor(rows: rows.count, cols: c.hidden), items: g.model.items,
                             into: scores.tensor(rows: rows.count, cols: c.itemVocabulary))
-        expectClose(scores.flat.toArray(), g.tensors["scores"]!, relative: 2e-5, "full-sort scores")
+        expectClose(scores.flat.toArray(), g.fixture, "scores", relative: 2e-5, "full-sort scores")
         // loss and gradients
         let loss = FullSoftmaxLoss(maxRows: rows.count, width: c.hidden, vocabulary: c.itemVocabulary)
         let dStates = FloatBuffer(count: states.count)
@@ -74,14 +62,12 @@ struct SASRecGoldenTests {
         let value = loss(states: states, rows: rows, targets: g.targets, items: g.model.items,
                          dStates: dStates.tensor(rows: states.rows, cols: states.cols),
                          dItems: g.model.store.grad(g.model.store.id("item_embedding.weight")))
-        let expectedLoss = Double(g.tensors["loss"]!.values[0])
+        let expectedLoss = Double(try #require(g.fixture.tensors["loss"]).values[0])
         #expect(abs(value - expectedLoss) <= 1e-5 * abs(expectedLoss), "loss \(value) vs RecBole \(expectedLoss)")
         pass.backward(dStates.tensor(rows: states.rows, cols: states.cols))
-        let largest = g.tensors.filter { $0.key.hasPrefix("grad.") }.values.flatMap(\.values).map { Double(abs($0)) }.max()!
         for e in g.model.store.entries {
-            let reference = try #require(g.tensors["grad.\(e.name)"], "RecBole gradient of \(e.name)")
-            expectClose(g.model.store.grad(g.model.store.id(e.name)).toArray(), reference, relative: 5e-5,
-                        "gradient of \(e.name)", floor: 1e-3 * largest)
+            expectClose(g.model.store.grad(g.model.store.id(e.name)).toArray(), g.fixture, "grad.\(e.name)", relative: 5e-5,
+                        "gradient of \(e.name)", floor: 1e-3 * g.fixture.largestGradient)
         }
     }
 

@@ -100,11 +100,9 @@ struct SequenceModelTests {
 
     @Test("parameter names and shapes are RecBole's, so checkpoints load in PyTorch by name", arguments: fixtures)
     func recboleNames(architecture: String, fixture: String) throws {
-        let path = TestPaths.packageRoot + "/Tests/Fixtures/\(fixture).safetensors"
-        let (tensors, _) = try SafeTensors.read(path)
-        var recbole: [String: [Int]] = [:]
-        for (k, v) in tensors where k.hasPrefix("weights.") { recbole[String(k.dropFirst("weights.".count))] = v.shape }
-        let model = try SequenceArchitectures.infer(recbole, file: path)
+        let golden = try GoldenFixture(fixture)
+        let recbole = golden.weights.mapValues(\.shape)
+        let model = try SequenceArchitectures.infer(recbole, file: golden.path)
         #expect(model.architecture == architecture, "\(fixture): inferred \(model.architecture)")
         var ours: [String: [Int]] = [:]
         for e in model.store.entries { ours[e.name] = e.shape }
@@ -114,11 +112,9 @@ struct SequenceModelTests {
     @Test("a RecBole state_dict without metadata loads given the item ids, and import writes a full checkpoint",
           arguments: fixtures)
     func recboleStateDictLoads(architecture: String, fixture: String) throws {
-        let path = TestPaths.packageRoot + "/Tests/Fixtures/\(fixture).safetensors"
-        let (tensors, _) = try SafeTensors.read(path)
         var names: [String] = [], shapes: [[Int]] = [], values: [[Float]] = []
-        for (k, v) in tensors.sorted(by: { $0.key < $1.key }) where k.hasPrefix("weights.") {
-            names.append(String(k.dropFirst("weights.".count)))
+        for (k, v) in try GoldenFixture(fixture).weights.sorted(by: { $0.key < $1.key }) {
+            names.append(k)
             shapes.append(v.shape)
             values.append(v.values)
         }

@@ -43,7 +43,7 @@ public final class Simulator: @unchecked Sendable {
         let model: any SequenceModel
         do {
             if let config = meta["config"] {
-                // checkpoints from before the registry are SASRec's
+                // checkpoints from before the registry carry no architecture: the standard one's
                 let name = meta["architecture"] ?? SequenceArchitectures.standard.name
                 model = try SequenceArchitectures.named(name).decode(config)
             } else {
