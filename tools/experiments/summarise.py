@@ -6,7 +6,8 @@ against the pretrained policy of the same seed.
 
     python3 tools/experiments/summarise.py runs/ml100k > runs/ml100k/summary.md
 
-Reads EXP/eval-SPLIT-SIM/results.json (as `prorl eval --out` writes them);
+Reads EXP/eval-SPLIT-SIM/results.json (as `prorl eval --out` writes them)
+and EXP/eval-SPLIT-cross/results*.json (tools/experiments/cross_eval.sh);
 methods are named NAME-sSEED (pretrained-s1, prorl-s1, …). Standard library
 only.
 """
@@ -111,6 +112,15 @@ def main():
             if os.path.exists(path):
                 found = True
                 print(summarise(path, f"{split.capitalize()}, scored by {what}"))
+        # cross-evaluation (tools/experiments/cross_eval.sh): one table per evaluator
+        cross = os.path.join(exp, f"eval-{split}-cross")
+        if os.path.isdir(cross):
+            for name in sorted(os.listdir(cross), key=lambda n: (n != "results.json", n)):
+                if name.startswith("results") and name.endswith(".json"):
+                    found = True
+                    evaluator = json.load(open(os.path.join(cross, name))).get("evaluator") or "simulator"
+                    print(summarise(os.path.join(cross, name),
+                                    f"{split.capitalize()}, cross-evaluation, scored by {evaluator}"))
     if not found:
         sys.exit(f"{exp}: no eval-*/results.json found")
 
