@@ -68,6 +68,7 @@ struct SimulatorCommand: ParsableCommand {
             guard batchSize >= 1 else { throw ValidationError("--batch-size: expected ≥ 1, found \(batchSize)") }
             guard epochs >= 1 else { throw ValidationError("--epochs: expected ≥ 1, found \(epochs)") }
             guard lr > 0 else { throw ValidationError("--lr: expected > 0, found \(lr)") }
+            _ = try model.create(items: 2, seed: seed)  // the architecture and its options, before reading the log
         }
 
         func run() throws {

@@ -136,6 +136,35 @@ struct BadInputTests {
         expectError("task settings", line: nil, "splitFractions") { try s.validate() }
     }
 
+    @Test("simulator checkpoints: unknown tensor names, GRU biases, no item ids, an unknown architecture")
+    func simulatorCheckpoints() throws {
+        let unknown = dir + "/bert.safetensors"
+        try writeTensors(names: ["item_embedding.weight", "bert.layer.0.weight"], shapes: [[5, 4], [4, 4]],
+                         values: [[Float](repeating: 0.1, count: 20), [Float](repeating: 0.1, count: 16)], to: unknown)
+        expectError("bert.safetensors", line: nil, "tensor names are none of") { _ = try Simulator.load(unknown, itemIDs: ["[PAD]", "a", "b", "c", "d"]) }
+        let biased = dir + "/gru-bias.safetensors"
+        try writeTensors(names: ["item_embedding.weight", "gru_layers.weight_hh_l0", "gru_layers.bias_hh_l0"],
+                         shapes: [[5, 4], [24, 8], [24]], values: [[Float](repeating: 0, count: 20),
+                                                                   [Float](repeating: 0, count: 192), [Float](repeating: 0, count: 24)],
+                         to: biased)
+        expectError("gru-bias.safetensors", line: nil, "bias=False") { _ = try Simulator.load(biased, itemIDs: ["[PAD]", "a", "b", "c", "d"]) }
+        // a real GRU4Rec state_dict without ids, and with ids of the wrong count
+        let sim = try RewardModelTests.simulator("gru4rec")
+        let bare = dir + "/gru.safetensors"
+        let entries = sim.model.store.entries
+        try writeTensors(names: entries.map(\.name), shapes: entries.map(\.shape),
+                         values: entries.indices.map { sim.model.store.value($0).toArray() }, to: bare)
+        expectError("gru.safetensors", line: nil, "has no item ids") { _ = try Simulator.load(bare) }
+        expectError("gru.safetensors", line: nil, "3 item ids for an item table of 60 rows") {
+            _ = try Simulator.load(bare, itemIDs: ["[PAD]", "a", "b"])
+        }
+        // metadata naming an architecture the registry lacks
+        let named = dir + "/named.safetensors"
+        try SafeTensors.write(sim.model.store, metadata: ["format": Simulator.format, "architecture": "bert4rec",
+                                                          "config": "{}", "item_ids": "[]"], to: named)
+        expectError("named.safetensors", line: nil, "'bert4rec' is not one of sasrec, gru4rec") { _ = try Simulator.load(named) }
+    }
+
     @Test("atomic writes leave nothing behind when they fail")
     func atomicWrite() throws {
         let blocker = TestPaths.write("a file, not a directory", "blocker", in: dir)

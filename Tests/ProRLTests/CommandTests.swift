@@ -32,6 +32,12 @@ struct CommandTests {
             (["bench", "warp"], "warp"),
             (["pretrain", "--tasks", "/nonexistent", "--out", "/tmp/x"], "/nonexistent"),
             (["simulator", "train", "--inter", "/nonexistent.inter", "--out", "/tmp/x"], "/nonexistent.inter"),
+            (["simulator", "train", "--inter", "/nonexistent.inter", "--out", "/tmp/x", "--architecture", "bert4rec"],
+             "--architecture"),
+            (["simulator", "train", "--inter", "/nonexistent.inter", "--out", "/tmp/x", "--architecture", "gru4rec",
+              "--heads", "4"], "--heads"),
+            (["eval", "--simulator", "s", "--tasks", "t", "--evaluator", "gru4rec"], "--evaluator"),
+            (["eval", "--simulator", "s", "--tasks", "t", "--evaluator", "simulator=x"], "--evaluator"),
         ]
         for (arguments, needle) in cases {
             let m = try #require(Self.message(arguments), "\(arguments) should fail")
@@ -101,6 +107,29 @@ struct CommandTests {
         // the CLI resumes too, and refuses a directory without a run
         #expect(Self.message(["train", "--run", "\(dir)/split", "--resume"]) == nil)
         #expect(Self.message(["train", "--run", "\(dir)/tasks", "--resume"])?.contains("no run") == true)
+    }
+
+    @Test("eval scores the same paths with every --evaluator: one table each, identical for the same checkpoint")
+    func crossEvaluation() throws {
+        let dir = TestPaths.temporaryDirectory("prorl-cross")
+        let inputs = try Self.tinyInputs(in: dir)
+        try RewardModelTests.simulator("gru4rec").save(to: "\(dir)/gru4rec.safetensors")
+        let m = Self.message(["eval", "--simulator", inputs.simulator, "--evaluator", "same=\(inputs.simulator)",
+                              "--evaluator", "gru=\(dir)/gru4rec.safetensors", "--tasks", inputs.tasks, "--split", "validation",
+                              "--policy", "sft=\(inputs.policy)", "--beams", "1,2", "--baselines", "random,greedy",
+                              "--out", "\(dir)/eval", "--threads", "1"])
+        #expect(m == nil, "eval failed: \(m ?? "")")
+        let primary = try ResultsTable.read("\(dir)/eval/results.json")
+        let same = try ResultsTable.read("\(dir)/eval/results-same.json")
+        let gru = try ResultsTable.read("\(dir)/eval/results-gru.json")
+        #expect(primary.evaluator == "simulator" && same.evaluator == "same" && gru.evaluator == "gru")
+        #expect(primary.rows.map(\.method) == ["sft", "sft", "random", "random", "greedy"] && gru.rows.map(\.method) == primary.rows.map(\.method))
+        #expect(same.rows == primary.rows, "the same checkpoint scores the same paths identically")
+        // another architecture scores the same paths differently, but not their shape
+        #expect(zip(gru.rows, primary.rows).allSatisfy { $0.top.length == $1.top.length && $0.top.validity == $1.top.validity })
+        #expect(zip(gru.rows, primary.rows).contains { $0.top.ioi != $1.top.ioi })
+        let text = try String(contentsOfFile: "\(dir)/eval/results-gru.md", encoding: .utf8)
+        #expect(text.contains("scored by gru"), "the markdown names its evaluator")
     }
 
     @Test("prorl demo --quick runs the whole pipeline and writes the report, tables and figures")
