@@ -58,6 +58,8 @@ struct SimulatorCommand: ParsableCommand {
         @Option(help: "Loss positions: 'all' (every position of a window) or 'last' (RecBole's prefix samples).")
         var loss: SimulatorTraining.Loss = .allPositions
         @Option(help: "Sequences per batch.") var batchSize = 128
+        @Flag(help: "Batch sequences of similar length together (less padding; batches still in random order).")
+        var bucketByLength = false
         @Option(help: "Largest number of epochs.") var epochs = 200
         @Option(help: "Adam learning rate.") var lr: Float = 1e-3
         @Option(help: "Epochs without a better validation NDCG@10 before stopping.") var patience = 10
@@ -77,6 +79,7 @@ struct SimulatorCommand: ParsableCommand {
             var s = SimulatorTraining()
             s.loss = loss
             s.batchSize = batchSize
+            s.bucketByLength = bucketByLength
             s.epochs = epochs
             s.learningRate = lr
             s.patience = patience
@@ -99,7 +102,7 @@ struct SimulatorCommand: ParsableCommand {
             let report: [String: Any] = [
                 "architecture": trainer.model.architecture, "seconds_per_epoch": epochSeconds,
                 "validation": try jsonObject(result.validation), "test": try jsonObject(result.test),
-                "epochs": result.epochs, "seconds": seconds, "loss": loss.rawValue, "batch_size": batchSize,
+                "epochs": result.epochs, "seconds": seconds, "loss": loss.rawValue, "batch_size": batchSize, "bucket_by_length": bucketByLength,
                 "users": log.users.count, "items": log.catalog.itemCount,
             ]
             try AtomicFile.write(try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys]),

@@ -22,6 +22,10 @@ public struct SimulatorTraining: Codable, Sendable, Equatable {
     public var seed: UInt64 = 2020
     /// Negatives per user in the sampled protocol.
     public var sampledNegatives = 100
+    /// Batches of sequences of similar length: each epoch's shuffled
+    /// samples are sorted by length within spans of 32 batches, cut into
+    /// batches, and the batches shuffled, so little of a batch is padding.
+    public var bucketByLength = false
 
     public init() {}
 }
@@ -181,12 +185,9 @@ public final class SimulatorTrainer {
             let t0 = Date()
             rng.shuffle(&data)
             var lossSum = 0.0, batches = 0
-            var start = 0
-            while start < data.count {
-                let chunk = data[start..<min(start + settings.batchSize, data.count)]
-                start += settings.batchSize
+            for range in batchRanges(&data, rng: &rng) {
                 stepIndex += 1
-                lossSum += step(chunk, index: stepIndex)
+                lossSum += step(data[range], index: stepIndex)
                 batches += 1
             }
             let validation = evaluate(split: .validation)
@@ -206,6 +207,25 @@ public final class SimulatorTrainer {
         }
         model.store.copyValues(from: best)
         return (bestValidation, evaluate(split: .test), epochsRun)
+    }
+
+    /// The batches of one epoch over the shuffled `data`, in training order
+    /// (with ``SimulatorTraining/bucketByLength``, `data` is reordered).
+    private func batchRanges(_ data: inout [SequenceTrainingStep.Sample], rng: inout SplitMix64) -> [Range<Int>] {
+        let size = settings.batchSize
+        var ranges = stride(from: 0, to: data.count, by: size).map { $0..<min($0 + size, data.count) }
+        guard settings.bucketByLength else { return ranges }
+        let span = 32 * size
+        for start in stride(from: 0, to: data.count, by: span) {
+            let end = min(start + span, data.count)
+            let sorted = data[start..<end].enumerated().sorted {
+                $0.element.input.count != $1.element.input.count ? $0.element.input.count < $1.element.input.count
+                    : $0.offset < $1.offset
+            }.map(\.element)
+            data.replaceSubrange(start..<end, with: sorted)
+        }
+        rng.shuffle(&ranges)
+        return ranges
     }
 
     public enum Split { case validation, test }
