@@ -8,14 +8,10 @@ Tests/Fixtures/gru4rec_golden.safetensors, which the Swift tests read.
 
     python3 tools/golden_gru4rec.py
 """
-import json
-import os
-
 import torch
 
 import recbole_compat  # noqa: F401,E402  (before recbole)
 from recbole.model.sequential_recommender.gru4rec import GRU4Rec  # noqa: E402
-from safetensors.torch import save_file  # noqa: E402
 
 # two stacked layers, so the layer-to-layer path is covered too
 N_ITEMS, EMBEDDING, HIDDEN, LAYERS, MAXLEN = 23, 12, 20, 2, 7
@@ -39,31 +35,13 @@ def main():
     with torch.no_grad():
         for _, p in model.named_parameters():
             p.copy_(0.4 * torch.randn_like(p))
-    model.eval()  # dropout off; autograd still runs
     seqs = [[3, 5, 7, 9, 11, 13, 15], [2, 4, 0, 0, 0, 0, 0], [21, 22, 1, 6, 0, 0, 0], [8, 0, 0, 0, 0, 0, 0],
             [4, 4, 10, 12, 14, 0, 0]]
     lengths = [7, 2, 4, 1, 5]
     targets = [17, 4, 0, 19, 2]
-    item_seq = torch.tensor(seqs, dtype=torch.long)
-    item_len = torch.tensor(lengths, dtype=torch.long)
-    inter = {"item_id_list": item_seq, "item_length": item_len, "item_id": torch.tensor(targets)}
-    output = model.forward(item_seq, item_len)
-    scores = model.full_sort_predict(inter)
-    loss = model.calculate_loss(inter)
-    loss.backward()
-    tensors = {f"weights.{k}": v.detach().clone().contiguous() for k, v in model.state_dict().items()}
-    tensors["output"] = output.detach().contiguous()
-    tensors["scores"] = scores.detach().contiguous()
-    tensors["loss"] = loss.detach().reshape(1)
-    for name, p in model.named_parameters():
-        tensors[f"grad.{name}"] = p.grad.detach().clone().contiguous()
-    meta = {"config": json.dumps({"n_items": N_ITEMS, "embedding": EMBEDDING, "hidden": HIDDEN, "layers": LAYERS,
-                                  "max_length": MAXLEN}),
-            "sequences": json.dumps(seqs), "lengths": json.dumps(lengths), "targets": json.dumps(targets),
-            "source": "recbole.model.sequential_recommender.gru4rec.GRU4Rec (RecBole 1.2.1), eval mode"}
-    out = os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "gru4rec_golden.safetensors")
-    save_file(tensors, out, metadata=meta)
-    print(f"wrote {out}: loss {loss.item():.6f}")
+    config_meta = {"n_items": N_ITEMS, "embedding": EMBEDDING, "hidden": HIDDEN, "layers": LAYERS, "max_length": MAXLEN}
+    recbole_compat.write_golden(model, seqs, lengths, targets, config_meta,
+                                "recbole.model.sequential_recommender.gru4rec.GRU4Rec (RecBole 1.2.1), eval mode", "gru4rec_golden")
 
 
 if __name__ == "__main__":

@@ -7,14 +7,10 @@ writes Tests/Fixtures/sasrec_golden.safetensors, which the Swift tests read.
 
     python3 tools/golden_sasrec.py
 """
-import json
-import os
-
 import torch
 
 import recbole_compat  # noqa: F401,E402  (before recbole)
 from recbole.model.sequential_recommender.sasrec import SASRec  # noqa: E402
-from safetensors.torch import save_file  # noqa: E402
 
 N_ITEMS, HIDDEN, HEADS, INNER, LAYERS, MAXLEN = 23, 16, 2, 24, 2, 7
 
@@ -41,30 +37,12 @@ def main():
                 p.copy_(1 + 0.2 * torch.randn_like(p))
             else:
                 p.copy_(0.3 * torch.randn_like(p))
-    model.eval()
     seqs = [[3, 5, 7, 9, 11, 13, 15], [2, 4, 0, 0, 0, 0, 0], [21, 22, 1, 6, 0, 0, 0], [8, 0, 0, 0, 0, 0, 0]]
     lengths = [7, 2, 4, 1]
     targets = [17, 4, 0, 19]
-    item_seq = torch.tensor(seqs, dtype=torch.long)
-    item_len = torch.tensor(lengths, dtype=torch.long)
-    inter = {"item_id_list": item_seq, "item_length": item_len, "item_id": torch.tensor(targets)}
-    output = model.forward(item_seq, item_len)
-    scores = model.full_sort_predict(inter)
-    loss = model.calculate_loss(inter)
-    loss.backward()
-    tensors = {f"weights.{k}": v.detach().clone().contiguous() for k, v in model.state_dict().items()}
-    tensors["output"] = output.detach().contiguous()
-    tensors["scores"] = scores.detach().contiguous()
-    tensors["loss"] = loss.detach().reshape(1)
-    for name, p in model.named_parameters():
-        tensors[f"grad.{name}"] = p.grad.detach().clone().contiguous()
-    meta = {"config": json.dumps({"n_items": N_ITEMS, "hidden": HIDDEN, "heads": HEADS, "inner": INNER,
-                                  "layers": LAYERS, "max_length": MAXLEN}),
-            "sequences": json.dumps(seqs), "lengths": json.dumps(lengths), "targets": json.dumps(targets),
-            "source": "recbole.model.sequential_recommender.sasrec.SASRec (RecBole 1.2.1), eval mode"}
-    out = os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "sasrec_golden.safetensors")
-    save_file(tensors, out, metadata=meta)
-    print(f"wrote {out}: loss {loss.item():.6f}")
+    config_meta = {"n_items": N_ITEMS, "hidden": HIDDEN, "heads": HEADS, "inner": INNER, "layers": LAYERS, "max_length": MAXLEN}
+    recbole_compat.write_golden(model, seqs, lengths, targets, config_meta,
+                                "recbole.model.sequential_recommender.sasrec.SASRec (RecBole 1.2.1), eval mode", "sasrec_golden")
 
 
 if __name__ == "__main__":
