@@ -165,6 +165,41 @@ struct BadInputTests {
         expectError("named.safetensors", line: nil, "'bert4rec' is not one of sasrec, gru4rec") { _ = try Simulator.load(named) }
     }
 
+    @Test("safetensors headers that lie: huge lengths, negative or overflowing shapes, offsets, overlaps")
+    func safetensorsHeaders() throws {
+        /// A file of an 8-byte length `length` (default: the header's), the JSON header, then `body` bytes.
+        func file(_ name: String, header: String, length: UInt64? = nil, body: Int = 16) throws -> String {
+            var data = Data()
+            var n = (length ?? UInt64(header.utf8.count)).littleEndian
+            withUnsafeBytes(of: &n) { data.append(contentsOf: $0) }
+            data.append(Data(header.utf8))
+            data.append(Data(count: body))
+            let path = dir + "/" + name
+            try data.write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        let ok = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#
+        for (length, name) in [(UInt64.max, "max.safetensors"), (UInt64(1) << 63, "2p63.safetensors"),
+                               (UInt64(Int.max), "intmax.safetensors")] {
+            let path = try file(name, header: ok, length: length)
+            expectError(name, line: nil, "header length \(length) exceeds the file") { _ = try SafeTensors.read(path) }
+        }
+        let negative = try file("neg.safetensors", header: #"{"a":{"dtype":"F32","shape":[-2,-4],"data_offsets":[0,32]}}"#)
+        expectError("neg.safetensors", line: nil, "negative dimension") { _ = try SafeTensors.read(negative) }
+        let huge = try file("huge.safetensors",
+                            header: #"{"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}}"#)
+        expectError("huge.safetensors", line: nil, "more values than the file has bytes") { _ = try SafeTensors.read(huge) }
+        let offsets = try file("off.safetensors",
+                               header: #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[9223372036854775800,-9223372036854775800]}}"#)
+        expectError("off.safetensors", line: nil, "do not fit shape") { _ = try SafeTensors.read(offsets) }
+        let overlap = try file("overlap.safetensors", header: #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"#
+                               + #""b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#)
+        expectError("overlap.safetensors", line: nil, "overlap") { _ = try SafeTensors.read(overlap) }
+        // the well-formed file reads
+        let good = try file("good.safetensors", header: ok)
+        #expect(try SafeTensors.read(good).tensors["a"]?.values == [0, 0])
+    }
+
     @Test("atomic writes leave nothing behind when they fail")
     func atomicWrite() throws {
         let blocker = TestPaths.write("a file, not a directory", "blocker", in: dir)

@@ -48,10 +48,12 @@ public enum SafeTensors {
             throw DataError(file: path, FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
         }
         guard data.count >= 8 else { throw DataError(file: path, "is not a safetensors file: shorter than its 8-byte header length") }
-        let headerLength = data.prefix(8).withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
-        guard headerLength > 0, 8 + headerLength <= data.count else {
-            throw DataError(file: path, "is not a safetensors file: header length \(headerLength) exceeds the file")
+        // compared as UInt64 first: a length near 2^64 must not trap or overflow
+        let rawLength = data.prefix(8).withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        guard rawLength > 0, rawLength <= UInt64(data.count - 8) else {
+            throw DataError(file: path, "is not a safetensors file: header length \(rawLength) exceeds the file")
         }
+        let headerLength = Int(rawLength)
         let headerData = data.subdata(in: 8..<(8 + headerLength))
         guard let object = try? JSONSerialization.jsonObject(with: headerData), let header = object as? [String: Any] else {
             throw DataError(file: path, "is not a safetensors file: the header is not a JSON object")
@@ -59,6 +61,7 @@ public enum SafeTensors {
         let body = 8 + headerLength
         var tensors: [String: Tensor] = [:]
         var metadata: [String: String] = [:]
+        var extents: [(start: Int, end: Int, name: String)] = []
         for (name, value) in header {
             if name == "__metadata__" {
                 guard let m = value as? [String: Any] else { throw DataError(file: path, "__metadata__ is not an object") }
@@ -71,16 +74,30 @@ public enum SafeTensors {
             guard let info = value as? [String: Any], let dtype = info["dtype"] as? String,
                   let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int], offsets.count == 2
             else { throw DataError(file: path, "tensor \(name): expected dtype, shape and data_offsets") }
-            let count = shape.reduce(1, *)
+            guard shape.allSatisfy({ $0 >= 0 }) else {
+                throw DataError(file: path, "tensor \(name): shape \(shape) has a negative dimension")
+            }
+            // the element count, refusing products beyond the file before they overflow
+            var count = 1
+            for d in shape {
+                let (p, overflow) = count.multipliedReportingOverflow(by: d)
+                guard !overflow, p <= data.count else {
+                    throw DataError(file: path, "tensor \(name): shape \(shape) holds more values than the file has bytes")
+                }
+                count = p
+            }
             let width: Int
             switch dtype {
             case "F32": width = 4
             case "F16", "BF16": width = 2
             default: throw DataError(file: path, "tensor \(name): dtype \(dtype) is not supported (F32, F16, BF16)")
             }
-            guard offsets[0] >= 0, offsets[1] == offsets[0] + count * width, body + offsets[1] <= data.count else {
+            // bounds first, so the difference cannot overflow
+            guard offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] <= data.count - body,
+                  offsets[1] - offsets[0] == count * width else {
                 throw DataError(file: path, "tensor \(name): data_offsets \(offsets) do not fit shape \(shape) \(dtype) in the file")
             }
+            extents.append((offsets[0], offsets[1], name))
             let start = body + offsets[0]
             var values = [Float](repeating: 0, count: count)
             data.withUnsafeBytes { raw in
@@ -99,6 +116,11 @@ public enum SafeTensors {
                 }
             }
             tensors[name] = Tensor(shape: shape, values: values)
+        }
+        // tensors may not share bytes
+        let sorted = extents.filter { $0.end > $0.start }.sorted { $0.start < $1.start }
+        for (a, b) in zip(sorted, sorted.dropFirst()) where b.start < a.end {
+            throw DataError(file: path, "tensors \(a.name) and \(b.name) overlap (bytes \(b.start)..<\(min(a.end, b.end)))")
         }
         return (tensors, metadata)
     }
