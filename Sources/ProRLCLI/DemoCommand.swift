@@ -58,7 +58,7 @@ struct DemoCommand: ParsableCommand {
         ss.patience = 8
         let simTrainer = try SimulatorTrainer(
             log: log, model: try architecture.create(log.catalog.vocabularySize, SequenceModelOptions(), ss.seed), settings: ss)
-        let simResult = simTrainer.run { e in
+        let simResult = try simTrainer.run { e in
             if e.epoch % 10 == 0 || e.improved && e.epoch <= 3 {
                 print(String(format: "epoch %3d  loss %.4f  valid ", e.epoch, e.loss) + e.validation.summary)
                 fflush(nil)
@@ -79,7 +79,7 @@ struct DemoCommand: ParsableCommand {
         // the epoch kept is the one whose greedy validation paths raise p(target) most (IoI@1)
         let selector = PathEvaluator(simulator: simulator, catalog: log.catalog)
         let selectionTasks = selector.scorable(splits.validation).tasks
-        pretrainer.run(evaluate: {
+        try pretrainer.run(evaluate: {
             ["ioi": selector.evaluate(policy: policy, method: "policy", tasks: selectionTasks, beams: 1,
                                       options: DecodingOptions()).top.ioi]
         }, selection: "ioi") { e in

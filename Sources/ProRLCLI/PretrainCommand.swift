@@ -70,7 +70,7 @@ struct PretrainCommand: ParsableCommand {
                 return ["ioi": m.ioi, "ior": m.ior, "ctr": m.ctr, "length": m.length]
             }
         }
-        trainer.run(evaluate: evaluate, selection: select == "loss" ? nil : select) { e in
+        try trainer.run(evaluate: evaluate, selection: select == "loss" ? nil : select) { e in
             var v = e.validationLoss.map { String(format: "  valid %.4f", $0) } ?? ""
             for key in ["ioi", "ior", "ctr", "length"] { if let x = e.metrics[key] { v += String(format: "  %@ %.4g", key, x) } }
             print(String(format: "epoch %3d  train %.4f", e.epoch, e.trainLoss) + v

@@ -89,7 +89,7 @@ struct SimulatorCommand: ParsableCommand {
             print("simulator (\(trainer.model.architecture)): \(log.users.count) users, \(log.catalog.itemCount) items, \(log.eventCount) events; "
                   + "loss \(loss.rawValue), batch \(batchSize), \(Kernels.threads) threads")
             let t0 = Date()
-            let result = trainer.run { e in
+            let result = try trainer.run { e in
                 print(String(format: "epoch %3d  loss %.4f  valid ", e.epoch, e.loss) + e.validation.summary
                       + String(format: "  %.1fs%@", e.seconds, e.improved ? "  *" : ""))
                 fflush(nil)

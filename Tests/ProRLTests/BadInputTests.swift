@@ -200,6 +200,36 @@ struct BadInputTests {
         #expect(try SafeTensors.read(good).tensors["a"]?.values == [0, 0])
     }
 
+    @Test("non-finite weights: never written, refused on load, and training that diverges stops")
+    func nonFinite() throws {
+        let sim = try RewardModelTests.simulator("sasrec")
+        let path = dir + "/finite.safetensors"
+        try sim.save(to: path)
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        sim.model.store.values.base[7] = .nan
+        expectError("finite.safetensors", line: nil, "is not finite at index") { try sim.save(to: path) }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before, "the good file is untouched")
+        // a file carrying a NaN (written by another tool) is refused with the tensor named
+        let entries = sim.model.store.entries
+        let nanFile = dir + "/nan.safetensors"
+        try writeTensors(names: entries.map(\.name), shapes: entries.map(\.shape),
+                         values: entries.indices.map { sim.model.store.value($0).toArray() }, to: nanFile)
+        expectError("nan.safetensors", line: nil, "has a non-finite value (nan) at index 7") {
+            _ = try Simulator.load(nanFile, itemIDs: sim.itemIDs)
+        }
+        // simulator training at an absurd learning rate stops, naming the step
+        var text = "user_id:token\titem_id:token\ttimestamp:float\n"
+        for u in 0..<6 { for i in 0..<8 { text += "\(u)\t\((u + i) % 10)\t\(i)\n" } }
+        let log = try RecBoleReader.readLog(inter: TestPaths.write(text, "tiny.inter", in: dir))
+        var settings = SimulatorTraining()
+        settings.learningRate = 1e30
+        settings.batchSize = 4
+        settings.epochs = 3
+        let trainer = try SimulatorTrainer(log: log, model: try SequenceArchitectures.standard.create(
+            log.catalog.vocabularySize, SequenceModelOptions(), 1), settings: settings)
+        expectError("simulator training", line: nil, "the loss is") { _ = try trainer.run { _ in } }
+    }
+
     @Test("atomic writes leave nothing behind when they fail")
     func atomicWrite() throws {
         let blocker = TestPaths.write("a file, not a directory", "blocker", in: dir)

@@ -109,6 +109,32 @@ struct CommandTests {
         #expect(Self.message(["train", "--run", "\(dir)/tasks", "--resume"])?.contains("no run") == true)
     }
 
+    @Test("a diverging run stops with the step named, and every checkpoint on disk stays finite")
+    func divergenceStops() throws {
+        let dir = TestPaths.temporaryDirectory("prorl-nan")
+        let inputs = try Self.tinyInputs(in: dir)
+        var s = RLSettings()
+        s.promptsPerStep = 2
+        s.rollouts = 4
+        s.maxItems = 3
+        s.steps = 6
+        s.evaluateEvery = 2
+        s.checkpointEvery = 1
+        s.learningRate = 1e30
+        s.warmupFraction = 0
+        let run = try RLRun.create("\(dir)/run", config: .init(inputs: inputs, settings: s))
+        do {
+            _ = try run.train()
+            Issue.record("a run at lr 1e30 finished")
+        } catch let e as DataError {
+            #expect(e.message.contains("step ") && e.message.contains("is "), "names the step and the value: \(e)")
+        }
+        for path in [run.bestPolicyPath, run.lastPolicyPath] where FileManager.default.fileExists(atPath: path) {
+            let p = try Policy.load(path)  // loading refuses non-finite weights
+            #expect(SafeTensors.firstNonFinite(p.model.store) == nil, "\(path) is finite")
+        }
+    }
+
     @Test("eval scores the same paths with every --evaluator: one table each, identical for the same checkpoint")
     func crossEvaluation() throws {
         let dir = TestPaths.temporaryDirectory("prorl-cross")

@@ -126,7 +126,12 @@ public enum SafeTensors {
     }
 
     /// Saves every parameter of `store` under its name.
+    /// Refuses a store with a non-finite value (a diverged model): the
+    /// file at `path`, if any, is left as it was.
     public static func write(_ store: ParameterStore, metadata: [String: String], to path: String) throws {
+        if let (name, index) = firstNonFinite(store) {
+            throw DataError(file: path, "not written: parameter '\(name)' is not finite at index \(index) (training diverged?)")
+        }
         let base = store.values.base
         let list = store.entries.map { e in
             (name: e.name, shape: e.shape, values: UnsafeBufferPointer(start: base + e.offset, count: e.count))
@@ -145,11 +150,23 @@ public enum SafeTensors {
             guard t.shape == e.shape else {
                 throw DataError(file: file, "tensor '\(e.name)' has shape \(t.shape), expected \(e.shape)")
             }
+            if let i = t.values.firstIndex(where: { !$0.isFinite }) {
+                throw DataError(file: file, "tensor '\(e.name)' has a non-finite value (\(t.values[i])) at index \(i)")
+            }
             t.values.withUnsafeBufferPointer { store.values.base.advanced(by: e.offset).update(from: $0.baseAddress!, count: e.count) }
         }
         let known = Set(store.entries.map(\.name))
         if let extra = tensors.keys.sorted().first(where: { !known.contains($0) }) {
             throw DataError(file: file, "has an unexpected tensor '\(extra)' (is it a checkpoint of this model?)")
         }
+    }
+
+    /// The first parameter with a NaN or infinite value, and the index.
+    public static func firstNonFinite(_ store: ParameterStore) -> (name: String, index: Int)? {
+        for e in store.entries {
+            let t = store.value(store.id(e.name))
+            for i in 0..<t.count where !t.base[i].isFinite { return (e.name, i) }
+        }
+        return nil
     }
 }

@@ -106,8 +106,9 @@ public final class PolicyPretrainer {
     /// the one to maximise (nil: minimise the validation loss). Restores the
     /// best parameters and returns the epochs run and the best score.
     @discardableResult
+    /// Stops with an error naming the step when a loss is not finite.
     public func run(evaluate: (() -> [String: Double])? = nil, selection: String? = nil,
-                    progress: (PretrainingEpoch) -> Void) -> (epochs: Int, best: Double) {
+                    progress: (PretrainingEpoch) -> Void) throws -> (epochs: Int, best: Double) {
         var order = train
         var rng = SplitMix64(seed: settings.seed ^ 0x5EED)
         let stepsPerEpoch = (train.count + settings.batchSize - 1) / settings.batchSize
@@ -131,6 +132,11 @@ public final class PolicyPretrainer {
                 step += 1
                 policy.model.store.zeroGrads()
                 pass.forward(b, training: true, seed: settings.seed, step: UInt64(step))
+                guard pass.meanLoss.isFinite else {
+                    policy.model.store.copyValues(from: best)
+                    throw DataError(file: "pretraining", "epoch \(epoch), step \(step): the loss is \(pass.meanLoss) "
+                                    + "(diverged: lower --lr?); stopped, nothing of this run saved")
+                }
                 lossSum += pass.meanLoss * Double(b.rows)
                 tokens += b.rows
                 pass.backward()

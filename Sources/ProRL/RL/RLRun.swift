@@ -227,6 +227,10 @@ public final class RLSession {
     public func step() throws -> RLRun.Progress {
         let s = run.config.settings
         let log = trainer.runStep()
+        if let bad = ["loss", "grad_norm"].first(where: { !(log[$0] ?? 0).isFinite }) {
+            throw DataError(file: run.directory, "step \(trainer.step): \(bad) is \(log[bad]!) (diverged: lower --lr?); "
+                            + "stopped before writing anything of this step — the checkpoints are the last good ones")
+        }
         try metrics.append(log.json)
         var result: MethodResult? = nil, improved = false
         let step = trainer.step

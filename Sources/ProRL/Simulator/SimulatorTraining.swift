@@ -174,7 +174,9 @@ public final class SimulatorTrainer {
     /// Trains until the epochs run out or validation NDCG@10 stops
     /// improving for `patience` epochs; restores the best parameters and
     /// returns (validation, test) metrics of that model.
-    public func run(progress: (SimulatorEpoch) -> Void) -> (validation: RankingMetrics, test: RankingMetrics, epochs: Int) {
+    /// Stops with an error naming the step when a loss is not finite (the
+    /// best parameters so far are restored first).
+    public func run(progress: (SimulatorEpoch) -> Void) throws -> (validation: RankingMetrics, test: RankingMetrics, epochs: Int) {
         var data = samples()
         var rng = SplitMix64(seed: settings.seed ^ 0xA5A5)
         let best = ParameterStore(layout: model.store.entries.map { ($0.name, $0.shape) })
@@ -187,7 +189,13 @@ public final class SimulatorTrainer {
             var lossSum = 0.0, batches = 0
             for range in batchRanges(&data, rng: &rng) {
                 stepIndex += 1
-                lossSum += step(data[range], index: stepIndex)
+                let loss = step(data[range], index: stepIndex)
+                guard loss.isFinite else {
+                    model.store.copyValues(from: best)
+                    throw DataError(file: "simulator training", "epoch \(epoch), step \(stepIndex): the loss is \(loss) "
+                                    + "(diverged: lower --lr?); stopped, nothing of this run saved")
+                }
+                lossSum += loss
                 batches += 1
             }
             let validation = evaluate(split: .validation)
