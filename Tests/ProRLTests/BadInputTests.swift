@@ -230,6 +230,46 @@ struct BadInputTests {
         expectError("simulator training", line: nil, "the loss is") { _ = try trainer.run { _ in } }
     }
 
+    @Test("checkpoint metadata that lies: eos, decoder start, eps, sizes far beyond the tensors")
+    func lyingMetadata() throws {
+        /// Rewrites `path`'s metadata entry `key` (a JSON object) with `change`, into NAME.
+        func rewrite(_ path: String, _ name: String, key: String, _ change: (inout [String: Any]) -> Void) throws -> String {
+            let (tensors, meta) = try SafeTensors.read(path)
+            var m = meta
+            var object = try JSONSerialization.jsonObject(with: Data(meta[key]!.utf8)) as! [String: Any]
+            change(&object)
+            m[key] = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+            let names = tensors.keys.sorted()
+            let out = dir + "/" + name
+            try writeTensors(names: names, shapes: names.map { tensors[$0]!.shape }, values: names.map { tensors[$0]!.values },
+                             metadata: m, to: out)
+            return out
+        }
+        let inputs = try CommandTests.tinyInputs(in: dir + "/tiny")
+        _ = try Policy.load(inputs.policy)
+        let cases: [(String, String, (inout [String: Any]) -> Void)] = [
+            ("eos.safetensors", "is not the tokenizer's", { $0["eosToken"] = 3 }),
+            ("start.safetensors", "decoderStartToken 100000 outside the vocabulary", { $0["decoderStartToken"] = 100000 }),
+            ("negstart.safetensors", "decoderStartToken -7 outside", { $0["decoderStartToken"] = -7 }),
+            ("eps.safetensors", "layerNormEps must be a positive number", { $0["layerNormEps"] = -1 }),
+            ("heads.safetensors", "the config says", { $0["heads"] = 1_000_000; $0["headWidth"] = 1_000_000 }),
+            ("layers.safetensors", "layers; the file has", { $0["encoderLayers"] = 1_000_000_000 }),
+        ]
+        for (name, needle, change) in cases {
+            let bad = try rewrite(inputs.policy, name, key: "config", change)
+            expectError(name, line: nil, needle) { _ = try Policy.load(bad) }
+        }
+        let simCases: [(String, String, (inout [String: Any]) -> Void)] = [
+            ("sim-layers.safetensors", "layers; the file has", { $0["layers"] = 1_000_000_000 }),
+            ("sim-hidden.safetensors", "the config says", { $0["hidden"] = 1 << 20; $0["heads"] = 1 }),
+            ("sim-eps.safetensors", "layerNormEps must be a positive number", { $0["layerNormEps"] = -1 }),
+        ]
+        for (name, needle, change) in simCases {
+            let bad = try rewrite(inputs.simulator, name, key: "config", change)
+            expectError(name, line: nil, needle) { _ = try Simulator.load(bad) }
+        }
+    }
+
     @Test("atomic writes leave nothing behind when they fail")
     func atomicWrite() throws {
         let blocker = TestPaths.write("a file, not a directory", "blocker", in: dir)

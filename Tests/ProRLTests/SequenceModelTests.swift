@@ -152,8 +152,10 @@ struct SequenceModelTests {
 
 /// Writes plain F32 safetensors (what `safetensors.torch.save_file` writes
 /// for a state_dict, no metadata).
-func writeTensors(names: [String], shapes: [[Int]], values: [[Float]], to path: String) throws {
+func writeTensors(names: [String], shapes: [[Int]], values: [[Float]], metadata: [String: String]? = nil,
+                  to path: String) throws {
     var header: [String: Any] = [:]
+    if let metadata { header["__metadata__"] = metadata }
     var offset = 0
     for (i, n) in names.enumerated() {
         let bytes = values[i].count * 4

@@ -76,6 +76,18 @@ public final class Policy: @unchecked Sendable {
         guard config.vocabulary == tokenizer.vocabularySize, ids.count == tokenizer.itemCount + 1 else {
             throw DataError(file: path, "config, tokenizer and item ids disagree")
         }
+        guard config.eosToken == tokenizer.eosToken else {
+            throw DataError(file: path, "config's eosToken \(config.eosToken) is not the tokenizer's \(tokenizer.eosToken)")
+        }
+        do { try config.validate() } catch let e as DataError { throw DataError(file: path, e.message) }
+        // the sizes the config names must be the tensors' before anything that big is allocated
+        guard config.encoderLayers + config.decoderLayers <= tensors.count else {
+            throw DataError(file: path, "config names \(config.encoderLayers) + \(config.decoderLayers) layers; the file has \(tensors.count) tensors")
+        }
+        for (name, shape) in T5Policy.layout(config) where tensors[name]?.shape != shape {
+            throw DataError(file: path, "tensor '\(name)' has shape \(tensors[name].map { "\($0.shape)" } ?? "(missing)"), "
+                            + "the config says \(shape)")
+        }
         let model: T5Policy
         do { model = try T5Policy(config: config) } catch let e as DataError { throw DataError(file: path, e.message) }
         try model.load(tensors, file: path)

@@ -36,6 +36,10 @@ public struct T5Config: Codable, Sendable, Equatable {
         guard encoderLayers >= 1, decoderLayers >= 1 else { throw bad("at least one encoder and one decoder layer") }
         guard buckets >= 4, buckets % 2 == 0, maxDistance > buckets / 4 else { throw bad("buckets must be even ≥ 4, maxDistance > buckets/4") }
         guard (0..<1).contains(dropout) else { throw bad("dropout must be in [0, 1)") }
+        guard decoderStartToken >= 0, Int(decoderStartToken) < vocabulary else {
+            throw bad("decoderStartToken \(decoderStartToken) outside the vocabulary of \(vocabulary)")
+        }
+        guard layerNormEps > 0, layerNormEps.isFinite else { throw bad("layerNormEps must be a positive number, found \(layerNormEps)") }
     }
 
     /// HF T5's `_relative_position_bucket` for `memory − query`, computed in

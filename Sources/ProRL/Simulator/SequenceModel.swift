@@ -108,8 +108,9 @@ public struct SequenceArchitecture: Sendable {
     /// library initialises it.
     public let create: @Sendable (_ itemVocabulary: Int, _ options: SequenceModelOptions, _ seed: UInt64) throws
         -> any SequenceModel
-    /// A model of the config in checkpoint metadata (weights to be loaded).
-    public let decode: @Sendable (_ config: String) throws -> any SequenceModel
+    /// A model of the config in checkpoint metadata, checked against the
+    /// file's tensor shapes before it is allocated (weights to be loaded).
+    public let decode: @Sendable (_ config: String, _ shapes: [String: [Int]]) throws -> any SequenceModel
     /// When a RecBole state_dict's tensor names are this architecture's: a
     /// model sized by their shapes; nil otherwise.
     public let infer: @Sendable (_ shapes: [String: [Int]]) throws -> (any SequenceModel)?
@@ -127,6 +128,15 @@ public enum SequenceArchitectures {
             throw DataError(file: "architecture", "'\(name)' is not one of \(names.joined(separator: ", "))")
         }
         return a
+    }
+
+    /// Throws unless every parameter of `layout` is in `shapes` with its
+    /// shape (called before a model of that layout is allocated).
+    public static func check(layout: [(name: String, shape: [Int])], against shapes: [String: [Int]]) throws {
+        for (name, shape) in layout where shapes[name] != shape {
+            throw DataError(file: "checkpoint", "tensor '\(name)' has shape \(shapes[name].map { "\($0)" } ?? "(missing)"), "
+                            + "the config says \(shape)")
+        }
     }
 
     /// The architecture whose tensor names `shapes` has, and a model sized

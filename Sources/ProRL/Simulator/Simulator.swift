@@ -45,7 +45,7 @@ public final class Simulator: @unchecked Sendable {
             if let config = meta["config"] {
                 // checkpoints from before the registry carry no architecture: the standard one's
                 let name = meta["architecture"] ?? SequenceArchitectures.standard.name
-                model = try SequenceArchitectures.named(name).decode(config)
+                model = try SequenceArchitectures.named(name).decode(config, tensors.mapValues(\.shape))
             } else {
                 model = try SequenceArchitectures.infer(tensors.mapValues(\.shape), file: path)
             }

@@ -96,11 +96,14 @@ public final class GRU4Rec: SequenceModel, @unchecked Sendable {
             c.dropout = o.dropout ?? c.dropout
             return try GRU4Rec(config: c, seed: seed)
         },
-        decode: { text in
+        decode: { text, shapes in
             let c: GRU4RecConfig
             do { c = try JSONDecoder().decode(GRU4RecConfig.self, from: Data(text.utf8)) } catch {
                 throw DataError(file: "metadata 'config'", "is not a GRU4Rec config: \(error)")
             }
+            try c.validate()
+            guard c.layers <= shapes.count else { throw DataError(file: "metadata 'config'", "names \(c.layers) layers; the file has \(shapes.count) tensors") }
+            try SequenceArchitectures.check(layout: GRU4Rec.layout(c), against: shapes)
             return try GRU4Rec(config: c)
         },
         infer: { shapes in

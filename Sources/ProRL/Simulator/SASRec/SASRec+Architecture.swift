@@ -19,11 +19,14 @@ extension SASRec {
             c.attentionDropout = o.dropout ?? c.attentionDropout
             return try SASRec(config: c, seed: seed)
         },
-        decode: { text in
+        decode: { text, shapes in
             let c: SASRecConfig
             do { c = try JSONDecoder().decode(SASRecConfig.self, from: Data(text.utf8)) } catch {
                 throw DataError(file: "metadata 'config'", "is not a SASRec config: \(error)")
             }
+            try c.validate()
+            guard c.layers <= shapes.count else { throw DataError(file: "metadata 'config'", "names \(c.layers) layers; the file has \(shapes.count) tensors") }
+            try SequenceArchitectures.check(layout: SASRec.layout(c), against: shapes)
             return try SASRec(config: c)
         },
         infer: { shapes in

@@ -28,6 +28,8 @@ public struct SASRecConfig: Codable, Sendable, Equatable {
         guard hidden >= 1, heads >= 1, hidden % heads == 0 else { throw bad("hidden \(hidden) must be a multiple of heads \(heads)") }
         guard inner >= 1, layers >= 1, maxLength >= 2 else { throw bad("inner, layers ≥ 1 and maxLength ≥ 2 expected") }
         guard (0..<1).contains(hiddenDropout), (0..<1).contains(attentionDropout) else { throw bad("dropout must be in [0, 1)") }
+        guard layerNormEps > 0, layerNormEps.isFinite else { throw bad("layerNormEps must be a positive number, found \(layerNormEps)") }
+        guard initializerRange >= 0, initializerRange.isFinite else { throw bad("initializerRange must be ≥ 0, found \(initializerRange)") }
     }
 }
 
