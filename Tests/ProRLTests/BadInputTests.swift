@@ -270,6 +270,25 @@ struct BadInputTests {
         }
     }
 
+    @Test("catalogue attribute indexes and tokenizer codebooks out of range")
+    func catalogAndTokenizer() throws {
+        let catalog = TestPaths.write(#"{"attribute_names":["Drama"],"items":[{"id":"1","title":"A","attributes":[0,3]}]}"#,
+                                      "catalog.json", in: dir)
+        expectError("catalog.json", line: nil, "attribute index 3 outside attribute_names (1 names)") {
+            _ = try ItemCatalog.read(catalog)
+        }
+        let negative = TestPaths.write(#"{"attribute_names":["Drama"],"items":[{"id":"1","title":"A","attributes":[-1]}]}"#,
+                                       "neg-catalog.json", in: dir)
+        expectError("neg-catalog.json", line: nil, "attribute index -1") { _ = try ItemCatalog.read(negative) }
+        for (json, needle) in [(#"{"kind":"per-item","codebook_sizes":[],"tokens_per_item":1}"#, "non-empty list"),
+                               (#"{"kind":"per-item","codebook_sizes":[1000000000000],"tokens_per_item":1}"#, "1...67108864")] {
+            #expect(throws: DecodingError.self) { _ = try JSONDecoder().decode(ItemTokenizer.self, from: Data(json.utf8)) }
+            do { _ = try JSONDecoder().decode(ItemTokenizer.self, from: Data(json.utf8)) } catch {
+                #expect("\(error)".contains(needle), "\(error) should say \(needle)")
+            }
+        }
+    }
+
     @Test("atomic writes leave nothing behind when they fail")
     func atomicWrite() throws {
         let blocker = TestPaths.write("a file, not a directory", "blocker", in: dir)

@@ -8,10 +8,15 @@ extension ItemCatalog: Codable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init()
         let names = try c.decode([String].self, forKey: .attributeNames)
-        for item in try c.decode([Item].self, forKey: .items) {
-            let id = add(item.id)
-            setTitle(item.title, of: id)
-            setAttributes(item.attributes.map { names[Int($0)] }, of: id)
+        for (n, item) in try c.decode([Item].self, forKey: .items).enumerated() {
+            guard let bad = item.attributes.first(where: { $0 < 0 || Int($0) >= names.count }) else {
+                let id = add(item.id)
+                setTitle(item.title, of: id)
+                setAttributes(item.attributes.map { names[Int($0)] }, of: id)
+                continue
+            }
+            throw DecodingError.dataCorruptedError(forKey: .items, in: c, debugDescription:
+                "item \(n) ('\(item.id)'): attribute index \(bad) outside attribute_names (\(names.count) names)")
         }
     }
 
@@ -47,9 +52,14 @@ extension ItemTokenizer: Codable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let kind = try c.decode(Kind.self, forKey: .kind)
         let sizes = try c.decode([Int].self, forKey: .codebookSizes)
+        // at most 2^26 codes (or items) per codebook: tables that size are allocated before anything else is checked
+        guard let first = sizes.first, sizes.allSatisfy({ (1...(1 << 26)).contains($0) }) else {
+            throw DecodingError.dataCorruptedError(forKey: .codebookSizes, in: c, debugDescription:
+                "codebook_sizes must be a non-empty list of sizes in 1...67108864, found \(sizes.prefix(8))")
+        }
         switch kind {
         case .perItem:
-            try self.init(perItem: sizes[0])
+            try self.init(perItem: first)
         case .semanticIDs:
             let width = try c.decode(Int.self, forKey: .tokensPerItem)
             let table = try c.decode([Int32].self, forKey: .itemTokens)
