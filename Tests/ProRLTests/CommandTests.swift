@@ -109,6 +109,58 @@ struct CommandTests {
         #expect(Self.message(["train", "--run", "\(dir)/tasks", "--resume"])?.contains("no run") == true)
     }
 
+    @Test("resume refuses a state that lies or a policy/state pair from two steps")
+    func resumeChecksTheState() throws {
+        let dir = TestPaths.temporaryDirectory("prorl-state")
+        let inputs = try Self.tinyInputs(in: dir)
+        var s = RLSettings()
+        s.promptsPerStep = 2
+        s.rollouts = 4
+        s.maxItems = 3
+        s.steps = 4
+        s.evaluateEvery = 0
+        s.checkpointEvery = 1
+        let run = try RLRun.create("\(dir)/run", config: .init(inputs: inputs, settings: s))
+        let session = try RLSession(run: run)
+        _ = try session.step()
+        let policyAtStep1 = try Data(contentsOf: URL(fileURLWithPath: run.lastPolicyPath))
+        _ = try session.step()
+        func resumeError() -> String? {
+            do { _ = try RLSession(run: try RLRun.open("\(dir)/run")); return nil } catch let e as DataError { return e.description } catch {
+                return "\(error)"
+            }
+        }
+        #expect(resumeError() == nil, "the untouched pair resumes")
+        // a policy from step 1 with the state of step 2
+        try policyAtStep1.write(to: URL(fileURLWithPath: run.lastPolicyPath))
+        #expect(resumeError()?.contains("is from step 1, state.safetensors from step 2") == true, "\(resumeError() ?? "no error")")
+        // restore the pair, then tamper with the state's metadata
+        _ = try session.step()  // writes a matching pair at step 3
+        let (tensors, meta) = try SafeTensors.read(run.statePath)
+        let names = tensors.keys.sorted()
+        func writeState(_ change: (inout [String: String]) -> Void, dropAdam: Bool = false) throws {
+            var m = meta
+            change(&m)
+            let kept = names.filter { !dropAdam || !$0.hasPrefix("adam.") }
+            try writeTensors(names: kept, shapes: kept.map { tensors[$0]!.shape }, values: kept.map { tensors[$0]!.values },
+                             metadata: m, to: run.statePath)
+        }
+        let cases: [(String, (inout [String: String]) -> Void, Bool)] = [
+            ("step -5 is outside", { $0["step"] = "-5" }, false),
+            ("step 4611686018427387904 is outside", { $0["step"] = "4611686018427387904" }, false),
+            ("adam_step -1 is outside", { $0["adam_step"] = "-1" }, false),
+            ("'centering' does not fit the run", {
+                $0["centering"] = $0["centering"]!.replacingOccurrences(of: #""mean":["#, with: #""mean":[1,"#)
+            }, false),
+            ("adam.m and adam.v are not both there", { _ in }, true),
+        ]
+        for (needle, change, dropAdam) in cases {
+            try writeState(change, dropAdam: dropAdam)
+            let e = resumeError()
+            #expect(e?.contains(needle) == true, "expected '\(needle)', got \(e ?? "no error")")
+        }
+    }
+
     @Test("a diverging run stops with the step named, and every checkpoint on disk stays finite")
     func divergenceStops() throws {
         let dir = TestPaths.temporaryDirectory("prorl-nan")

@@ -42,6 +42,24 @@ public enum SafeTensors {
         try AtomicFile.write(data, to: path)
     }
 
+    /// The header metadata of a file, without reading its tensors.
+    public static func metadata(_ path: String) throws -> [String: String] {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw DataError(file: path, "no such file") }
+        defer { try? handle.close() }
+        let prefix = handle.readData(ofLength: 8)
+        guard prefix.count == 8 else { throw DataError(file: path, "is not a safetensors file: shorter than its 8-byte header length") }
+        let length = prefix.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        guard length > 0, length <= UInt64(max(size - 8, 0)) else {
+            throw DataError(file: path, "is not a safetensors file: header length \(length) exceeds the file")
+        }
+        let header = handle.readData(ofLength: Int(length))
+        guard let object = try? JSONSerialization.jsonObject(with: header) as? [String: Any] else {
+            throw DataError(file: path, "is not a safetensors file: the header is not a JSON object")
+        }
+        return (object["__metadata__"] as? [String: Any])?.compactMapValues { $0 as? String } ?? [:]
+    }
+
     /// Reads every tensor and the metadata of a file.
     public static func read(_ path: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
         guard let data = FileManager.default.contents(atPath: path) else {

@@ -171,6 +171,13 @@ public final class RLSession {
                                 train: train, settings: s)
         if resuming {
             try trainer.restoreState(run.statePath)
+            // the policy and the state are written one after the other: refuse a pair from two steps
+            let policyStep = try SafeTensors.metadata(run.lastPolicyPath)["rl_step"].flatMap(Int.init)
+            guard policyStep == trainer.step else {
+                throw DataError(file: run.lastPolicyPath, "is from step \(policyStep.map(String.init) ?? "?"), "
+                                + "state.safetensors from step \(trainer.step): the run stopped between the two writes; "
+                                + "restore a matching pair or start again")
+            }
             for line in (try? String(contentsOfFile: run.validationPath, encoding: .utf8))?.split(separator: "\n") ?? [] {
                 guard let step = JSONLinesWriter.step(of: String(line)), step <= trainer.step,
                       let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],

@@ -394,15 +394,40 @@ public final class RLTrainer {
            saved.algorithm != settings.algorithm || saved.promptsPerStep != settings.promptsPerStep || saved.rollouts != settings.rollouts {
             throw DataError(file: path, "was written by a run with other settings (algorithm, prompts or rollouts differ)")
         }
-        do { centering = try JSONDecoder().decode(RewardCentering.self, from: Data(c.utf8)) } catch {
+        guard (0...settings.steps).contains(s) else {
+            throw DataError(file: path, "step \(s) is outside the run's 0...\(settings.steps)")
+        }
+        guard (0...s).contains(adamStep) else {
+            throw DataError(file: path, "adam_step \(adamStep) is outside 0...\(s) (one update per step)")
+        }
+        let restored: RewardCentering
+        do { restored = try JSONDecoder().decode(RewardCentering.self, from: Data(c.utf8)) } catch {
             throw DataError(file: path, "metadata 'centering' is malformed: \(error)")
         }
-        if let m = tensors["adam.m"], let v = tensors["adam.v"] {
+        // the shape a fresh run of these settings has: mode, one entry per position, 3 components
+        let fresh = RewardCentering(mode: settings.centering, sigmaFloor: settings.sigmaFloor, positions: settings.maxItems)
+        guard restored.mode == fresh.mode, restored.moments.count == fresh.moments.count,
+              (restored.moments + [restored.lastBatch]).allSatisfy({
+                  $0.count >= 0 && $0.mean.count == 3 && $0.squares.count == 3 && ($0.mean + $0.squares).allSatisfy(\.isFinite)
+              }) else {
+            throw DataError(file: path, "metadata 'centering' does not fit the run (mode \(settings.centering.rawValue), "
+                            + "\(fresh.moments.count) moment sets of 3 finite components expected)")
+        }
+        switch (tensors["adam.m"], tensors["adam.v"]) {
+        case let (m?, v?):
             guard m.values.count == policy.model.store.count, v.values.count == m.values.count else {
                 throw DataError(file: path, "optimiser state has \(m.values.count) values, the policy \(policy.model.store.count)")
             }
+            guard (m.values + v.values).allSatisfy(\.isFinite), v.values.allSatisfy({ $0 >= 0 }) else {
+                throw DataError(file: path, "optimiser state is not finite (or has a negative second moment)")
+            }
             policy.model.store.restoreOptimizer(step: adamStep, m: m.values, v: v.values)
+        case (nil, nil) where adamStep == 0:
+            break
+        default:
+            throw DataError(file: path, "adam_step \(adamStep) but the optimiser tensors adam.m and adam.v are not both there")
         }
+        centering = restored
         step = s
     }
 }
