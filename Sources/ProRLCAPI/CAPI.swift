@@ -57,8 +57,7 @@ func threadCount(_ params: UnsafePointer<prorl_model_params>?) throws -> Int {
     guard params.pointee.struct_size >= MemoryLayout<prorl_model_params>.size else {
         throw APIError(PRORL_ERR_INVALID_ARGUMENT, "params.struct_size \(params.pointee.struct_size): fill params with prorl_model_default_params()")
     }
-    guard params.pointee.n_threads >= 0 else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "n_threads must be ≥ 0") }
-    return Int(params.pointee.n_threads)
+    return try threadCount(params.pointee.n_threads)
 }
 
 // MARK: Model
@@ -112,7 +111,14 @@ final class Model {
         return d
     }
 
+    /// Longest history or path a call takes (size_t values past Int.max
+    /// arrive negative; both are refused before anything is allocated).
+    static let maxItems = 4096
+
     func items(_ list: UnsafePointer<UnsafePointer<CChar>?>?, _ n: Int, _ what: String) throws -> [Int32] {
+        guard (0...Model.maxItems).contains(n) else {
+            throw APIError(PRORL_ERR_INVALID_ARGUMENT, "n_\(what) \(UInt(bitPattern: n)): at most \(Model.maxItems) items")
+        }
         guard n == 0 || list != nil else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "\(what) is NULL with \(n) items") }
         return try (0..<n).map { try dense(list![$0], "\(what)[\($0)]") }
     }
@@ -127,6 +133,12 @@ final class Model {
         decoder = (prompts, rows, encoderLength, steps, made)
         return made
     }
+}
+
+/// A kernel thread count from a caller: 0 (one per core) … 1024.
+func threadCount(_ n: Int32) throws -> Int {
+    guard (0...1024).contains(n) else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "n_threads must be in 0...1024, found \(n)") }
+    return Int(n)
 }
 
 @_cdecl("prorl_version")
@@ -187,8 +199,7 @@ public func capiModelFree(_ model: OpaquePointer?) {
 public func capiModelSetThreads(_ model: OpaquePointer?, _ n: Int32) -> prorl_status {
     guarded {
         let m = try checked(model, "model", as: Model.self)
-        guard n >= 0 else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "n_threads must be ≥ 0, found \(n)") }
-        m.threads = Int(n)
+        m.threads = try threadCount(n)
     }
 }
 
@@ -206,8 +217,8 @@ public func capiModelItemID(_ model: OpaquePointer?, _ index: Int, _ out: Unsafe
     guarded {
         let m = try checked(model, "model", as: Model.self)
         guard let out else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "item_id is NULL") }
-        guard index < m.catalog.itemCount else {
-            throw APIError(PRORL_ERR_INVALID_ARGUMENT, "index \(index) outside 0..<\(m.catalog.itemCount)")
+        guard index >= 0, index < m.catalog.itemCount else {
+            throw APIError(PRORL_ERR_INVALID_ARGUMENT, "index \(UInt(bitPattern: index)) outside 0..<\(m.catalog.itemCount)")
         }
         out.pointee = m.id(Int32(index + 1))
     }
@@ -259,7 +270,7 @@ public func capiGenerate(_ model: OpaquePointer?, _ history: UnsafePointer<Unsaf
         guard p.decoding == PRORL_DECODE_BEAM || p.decoding == PRORL_DECODE_SAMPLE else {
             throw APIError(PRORL_ERR_INVALID_ARGUMENT, "decoding must be PRORL_DECODE_BEAM or PRORL_DECODE_SAMPLE")
         }
-        guard p.temperature > 0, p.top_k >= 0, p.top_p > 0, p.top_p <= 1 else {
+        guard p.temperature > 0, p.temperature.isFinite, p.top_k >= 0, p.top_p > 0, p.top_p <= 1 else {
             throw APIError(PRORL_ERR_INVALID_ARGUMENT, "temperature > 0, top_k ≥ 0 and top_p in (0, 1] expected")
         }
         guard let pathLengths, let nPaths else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "path_lengths and n_paths must not be NULL") }
@@ -312,7 +323,7 @@ public func capiScorePath(_ model: OpaquePointer?, _ history: UnsafePointer<Unsa
     guarded {
         let m = try checked(model, "model", as: Model.self)
         guard nHistory >= 1 else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "the history is empty") }
-        guard nPath <= m.simulator.model.maxLength - 1 else {
+        guard nPath >= 0, nPath <= m.simulator.model.maxLength - 1 else {
             throw APIError(PRORL_ERR_INVALID_ARGUMENT, "a path of \(nPath) items is longer than the simulator reads")
         }
         guard steps == nil || stepsCapacity >= nPath + 1 else {

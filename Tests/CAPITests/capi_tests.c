@@ -11,6 +11,7 @@
  */
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <prorl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +102,10 @@ int main(int argc, char **argv) {
     EXPECT(tmp && strlen(tmp) > 0, "a title");
     EXPECT_STATUS(prorl_model_item_title(model, "no-such-item", &tmp), PRORL_ERR_UNKNOWN_ITEM);
     EXPECT_STATUS(prorl_model_set_threads(model, -1), PRORL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(prorl_model_set_threads(model, 1000000), PRORL_ERR_INVALID_ARGUMENT);
+    /* size_t edge values: never an out-of-range read */
+    EXPECT_STATUS(prorl_model_item_id(model, SIZE_MAX - 1, &tmp), PRORL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(prorl_model_item_id(model, SIZE_MAX, &tmp), PRORL_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(prorl_model_set_threads(model, 2), PRORL_OK);
 
     /* generation */
@@ -122,7 +127,15 @@ int main(int argc, char **argv) {
                   PRORL_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(prorl_generate(model, history, 10, target, &gp, items, 128, NULL, scores, &n_paths, &needed),
                   PRORL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(prorl_generate(model, history, SIZE_MAX, target, &gp, items, 128, lengths, scores, &n_paths, &needed),
+                  PRORL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(prorl_generate(model, history, 40000, target, &gp, items, 128, lengths, scores, &n_paths, &needed),
+                  PRORL_ERR_INVALID_ARGUMENT);
     prorl_generate_params bad = gp;
+    bad.temperature = INFINITY;
+    EXPECT_STATUS(prorl_generate(model, history, 10, target, &bad, items, 128, lengths, scores, &n_paths, &needed),
+                  PRORL_ERR_INVALID_ARGUMENT);
+    bad = gp;
     bad.struct_size = 0;
     EXPECT_STATUS(prorl_generate(model, history, 10, target, &bad, items, 128, lengths, scores, &n_paths, &needed),
                   PRORL_ERR_INVALID_ARGUMENT);
@@ -170,6 +183,8 @@ int main(int argc, char **argv) {
     prorl_step_score steps[4];
     prorl_path_score whole;
     EXPECT_STATUS(prorl_score_path(model, history, 10, target, path, 3, steps, 3, &whole), PRORL_ERR_BUFFER_TOO_SMALL);
+    EXPECT_STATUS(prorl_score_path(model, history, 10, target, path, SIZE_MAX, steps, 4, &whole), PRORL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(prorl_score_path(model, history, SIZE_MAX, target, path, 3, steps, 4, &whole), PRORL_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(prorl_score_path(model, history, 10, target, path, 3, steps, 4, &whole), PRORL_OK);
     EXPECT(isnan(steps[0].ctr) && steps[1].ctr > 0 && steps[1].ctr < 1, "CTR: NAN at step 0, a probability after");
     EXPECT(fabs(whole.ioi - (steps[3].log_p_target - steps[0].log_p_target)) < 1e-9, "IoI telescopes");

@@ -70,7 +70,7 @@ typedef struct prorl_model prorl_model;
 
 typedef struct prorl_model_params {
     size_t struct_size; /**< sizeof(prorl_model_params) */
-    int n_threads;      /**< kernel threads for this handle's calls; 0: one per core */
+    int n_threads;      /**< kernel threads for this handle's calls; 0: one per core; at most 1024 */
 } prorl_model_params;
 
 /** Fills `params` with the defaults (and its struct_size). */
@@ -94,7 +94,7 @@ prorl_status prorl_model_load(const char *policy_path, const char *simulator_pat
 /** Frees a model (NULL is fine). */
 void prorl_model_free(prorl_model *model);
 
-/** Kernel threads for this handle's calls (0: one per core). */
+/** Kernel threads for this handle's calls (0: one per core; 0…1024, else PRORL_ERR_INVALID_ARGUMENT). */
 prorl_status prorl_model_set_threads(prorl_model *model, int n_threads);
 
 /** Number of items the model knows. */
@@ -121,7 +121,7 @@ typedef struct prorl_generate_params {
     int n_paths;             /**< paths returned (beams or samples); default 3 */
     int max_items;           /**< most items per path; default 10 */
     int constrained;         /**< nonzero: only valid items (default 1) */
-    float temperature;       /**< sampling temperature; default 1 */
+    float temperature;       /**< sampling temperature, finite and > 0; default 1 */
     int top_k;               /**< sampling: keep the k likeliest tokens (0: all) */
     float top_p;             /**< sampling: nucleus mass (1: all) */
     uint64_t seed;           /**< sampling seed */
@@ -141,7 +141,8 @@ void prorl_generate_default_params(prorl_generate_params *params);
  * per token; sampling: log-prob). `path_lengths` and `path_scores` need
  * room for params->n_paths. `*n_paths` receives the number of paths,
  * `*items_needed` (may be NULL) the number of items written or needed.
- * `params` may be NULL (defaults).
+ * `params` may be NULL (defaults). Histories (and paths) of more than
+ * 4096 items are refused with PRORL_ERR_INVALID_ARGUMENT.
  */
 prorl_status prorl_generate(prorl_model *model, const char *const *history, size_t n_history, const char *target,
                             const prorl_generate_params *params, const char **items, size_t items_capacity,
