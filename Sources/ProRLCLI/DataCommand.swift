@@ -171,3 +171,12 @@ func parsePathLengths(_ text: String) throws -> TaskConstruction.PathLengths {
     }
     throw ValidationError("--path-lengths: expected 'uniform' or 'geometric:P' with 0 < P ≤ 1, found '\(text)'")
 }
+
+/// `--threads`: 0 (one per core) … 1024, refused otherwise (a negative
+/// count or one past Int32 must not silently mean "all" or trap).
+func parseThreads(_ text: String) throws -> Int {
+    guard let n = Int(text), (0...1024).contains(n) else {
+        throw ValidationError("--threads: expected 0 (one per core) to 1024, found '\(text)'")
+    }
+    return n
+}

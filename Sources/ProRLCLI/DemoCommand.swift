@@ -20,7 +20,7 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "RL prompts per step.") var promptsPerStep = 16
     @Option(help: "Pretraining epochs.") var pretrainEpochs = 15
     @Flag(help: "A tiny run (seconds): for tests and smoke checks, not for results.") var quick = false
-    @Option(help: "Kernel threads (0: one per core).") var threads = 0
+    @Option(help: "Kernel threads (0: one per core; at most 1024).", transform: parseThreads) var threads = 0
 
     func validate() throws {
         guard steps >= 1, pretrainEpochs >= 1, promptsPerStep >= 1 else {

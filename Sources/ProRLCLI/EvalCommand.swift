@@ -35,7 +35,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Evaluate only the first N tasks (0: all).") var limit = 0
     @Option(help: "Synthetic world directory (world.json, synthetic.inter) for ground-truth measures.") var world: String?
     @Option(help: "Output directory for results.json and results.md.") var out: String?
-    @Option(help: "Kernel threads (0: one per core).") var threads = 0
+    @Option(help: "Kernel threads (0: one per core; at most 1024).", transform: parseThreads) var threads = 0
 
     func validate() throws {
         guard (tasks == nil) != (splitFile == nil) else { throw ValidationError("give exactly one of --tasks and --split-file") }

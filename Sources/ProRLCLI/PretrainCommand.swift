@@ -31,7 +31,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Keep the epoch with the best validation 'loss', or 'ioi' / 'ior' of greedy paths (K = 1, no repeats) scored by --simulator.")
     var select = "loss"
     @Option(help: "Simulator checkpoint that scores validation paths (with --select ioi or ior).") var simulator: String?
-    @Option(help: "Kernel threads (0: one per core).") var threads = 0
+    @Option(help: "Kernel threads (0: one per core; at most 1024).", transform: parseThreads) var threads = 0
 
     func validate() throws {
         guard epochs >= 1 else { throw ValidationError("--epochs: expected ≥ 1, found \(epochs)") }

@@ -53,7 +53,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seed of prompt order and sampling.") var seed: UInt64?
     @Option(help: "Stop after this many minutes of training (validated and checkpointed; --resume continues).")
     var timeLimit: Double?
-    @Option(help: "Kernel threads (0: one per core).") var threads = 0
+    @Option(help: "Kernel threads (0: one per core; at most 1024).", transform: parseThreads) var threads = 0
 
     func validate() throws {
         if let weights { _ = try parseWeights(weights) }

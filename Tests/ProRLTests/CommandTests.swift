@@ -37,6 +37,8 @@ struct CommandTests {
             (["simulator", "train", "--inter", "/nonexistent.inter", "--out", "/tmp/x", "--architecture", "gru4rec",
               "--heads", "4"], "--heads"),
             (["eval", "--simulator", "s", "--tasks", "t", "--evaluator", "gru4rec"], "--evaluator"),
+            (["eval", "--simulator", "s", "--tasks", "t", "--threads", "-3"], "--threads"),
+            (["bench", "rl", "--threads", "2147483648"], "--threads"),
             (["eval", "--simulator", "s", "--tasks", "t", "--evaluator", "simulator=x"], "--evaluator"),
         ]
         for (arguments, needle) in cases {
