@@ -77,7 +77,7 @@ struct DemoCommand: ParsableCommand {
         let pretrainer = try PolicyPretrainer(policy: policy, train: splits.train, validation: splits.validation, settings: ps)
         let bar = ProgressReporter(total: ps.epochs, label: "pretrain", every: 5)
         // the epoch kept is the one whose greedy validation paths raise p(target) most (IoI@1)
-        let selector = PathEvaluator(simulator: simulator, catalog: log.catalog)
+        let selector = try PathEvaluator(simulator: simulator, catalog: log.catalog)
         let selectionTasks = selector.scorable(splits.validation).tasks
         try pretrainer.run(evaluate: {
             ["ioi": selector.evaluate(policy: policy, method: "policy", tasks: selectionTasks, beams: 1,
@@ -116,7 +116,7 @@ struct DemoCommand: ParsableCommand {
         }
 
         var results: [String] = []
-        let evaluator = PathEvaluator(simulator: simulator, catalog: log.catalog, world: (world, log))
+        let evaluator = try PathEvaluator(simulator: simulator, catalog: log.catalog, world: (world, log))
         for (split, tasks) in [("validation", splits.validation), ("test", splits.test)] {
             stage("evaluation on \(split)")
             var plan = EvaluationPlan()

@@ -90,10 +90,10 @@ struct EvalCommand: ParsableCommand {
             truth = (try SyntheticWorld.read("\(world)/world.json"),
                      try RecBoleReader.readLog(inter: "\(world)/synthetic.inter", item: nil, order: .stable))
         }
-        var evaluators = [(name: "simulator", evaluator: PathEvaluator(simulator: sim, catalog: catalog, maxItems: maxItems,
+        var evaluators = [(name: "simulator", evaluator: try PathEvaluator(simulator: sim, catalog: catalog, maxItems: maxItems,
                                                                         world: truth))]
         for (name, path) in try parsedEvaluators() {
-            evaluators.append((name, PathEvaluator(simulator: try Simulator.load(path), catalog: catalog, maxItems: maxItems,
+            evaluators.append((name, try PathEvaluator(simulator: try Simulator.load(path), catalog: catalog, maxItems: maxItems,
                                                    world: truth)))
         }
         var kept = all, dropped = 0

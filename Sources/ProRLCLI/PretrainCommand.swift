@@ -62,7 +62,7 @@ struct PretrainCommand: ParsableCommand {
         var lines: [String] = []
         var evaluate: (() -> [String: Double])? = nil
         if let simulator, select != "loss" {
-            let evaluator = PathEvaluator(simulator: try Simulator.load(simulator), catalog: catalog)
+            let evaluator = try PathEvaluator(simulator: try Simulator.load(simulator), catalog: catalog)
             let (tasks, _) = evaluator.scorable(validation)
             evaluate = {  // greedy paths, no repeats (the decoding defaults)
                 let m = evaluator.evaluate(policy: policy, method: "policy", tasks: tasks, beams: 1,

@@ -163,6 +163,18 @@ struct CommandTests {
         }
     }
 
+    @Test("--max-items beyond what the simulator reads is refused with the limit named, by eval and by train")
+    func maxItemsBounded() throws {
+        let dir = TestPaths.temporaryDirectory("prorl-maxitems")
+        let inputs = try Self.tinyInputs(in: dir)  // the simulator reads 24 items
+        let e = Self.message(["eval", "--simulator", inputs.simulator, "--tasks", inputs.tasks, "--policy", "p=\(inputs.policy)",
+                              "--max-items", "30", "--baselines", "none", "--beams", "1"])
+        #expect(e?.contains("at most 23 fit after a history (lower --max-items)") == true, "\(e ?? "no error")")
+        var s = RLSettings()
+        s.maxItems = 30
+        #expect(throws: DataError.self) { _ = try RLRun.create("\(dir)/run", config: .init(inputs: inputs, settings: s)).train() }
+    }
+
     @Test("a diverging run stops with the step named, and every checkpoint on disk stays finite")
     func divergenceStops() throws {
         let dir = TestPaths.temporaryDirectory("prorl-nan")

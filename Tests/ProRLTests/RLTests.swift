@@ -104,7 +104,7 @@ struct RLTests {
         var catalog = ItemCatalog()
         for i in 1..<60 { catalog.add(String(i)) }
         catalog.add("not-in-simulator")  // item 60
-        let scorer = RolloutScorer(simulator: sim, catalog: catalog, maxBatch: 8, maxItems: 5)
+        let scorer = try RolloutScorer(simulator: sim, catalog: catalog, maxBatch: 8, maxItems: 5)
         let task = ProactiveTask(user: nil, history: [3, 4, 5], path: [6], target: 7)
         let paths: [[Int32?]] = [[10, 11, 10], [nil, 12, 60]]
         let r = scorer.score(paths: paths, tasks: [task], taskOf: [0, 0])
@@ -122,7 +122,7 @@ struct RLTests {
         let sim = try RewardModelTests.simulator("sasrec")
         var catalog = ItemCatalog()
         for i in 1..<60 { catalog.add(String(i)) }
-        let evaluator = PathEvaluator(simulator: sim, catalog: catalog, maxItems: 5)
+        let evaluator = try PathEvaluator(simulator: sim, catalog: catalog, maxItems: 5)
         let task = ProactiveTask(user: nil, history: [3, 4, 5], path: [6], target: 7)
         // task 0: top path repeats 2 of 4 items, the second candidate none; task 1: one of 3
         let scores = evaluator.score([[[10, 10, 11, 10], [12, 13]], [[14, 15, 14]]], tasks: [task, task])

@@ -31,7 +31,7 @@ struct RewardModelTests {
     @Test("one pass over history ⊕ path equals a separate pass per prefix", arguments: SequenceArchitectures.names)
     func onePassEqualsPrefixPasses(architecture: String) throws {
         let sim = try Self.simulator(architecture)
-        let scorer = RewardModel(simulator: sim, maxBatch: 16)
+        let scorer = try RewardModel(simulator: sim, maxBatch: 16)
         let requests = Self.requests(count: 40, seed: 2)
         let steps = scorer.score(requests)
         let m = sim.model
@@ -64,7 +64,7 @@ struct RewardModelTests {
     @Test("step IoI and IoR telescope to the path's; log p matches a double softmax", arguments: SequenceArchitectures.names)
     func telescopingAndDoubleReference(architecture: String) throws {
         let sim = try Self.simulator(architecture)
-        let scorer = RewardModel(simulator: sim, maxBatch: 8)
+        let scorer = try RewardModel(simulator: sim, maxBatch: 8)
         let requests = Self.requests(count: 20, seed: 9)
         let steps = scorer.score(requests)
         let m = sim.model

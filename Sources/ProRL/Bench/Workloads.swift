@@ -215,7 +215,7 @@ public enum Workloads {
                                historyItems: Int = 10, pathItems: Int = 10, items: Int = 3706,
                                repetitions: Int = 5) throws -> Result {
         let model = try SequenceArchitectures.named(architecture).create(items + 1, SequenceModelOptions(), 1)
-        let scorer = RewardModel(simulator: try Simulator(model: model, itemIDs: (0...items).map(String.init)), maxBatch: paths,
+        let scorer = try RewardModel(simulator: try Simulator(model: model, itemIDs: (0...items).map(String.init)), maxBatch: paths,
                                  maxPath: pathItems)
         var rng = SplitMix64(seed: 9)
         func draw(_ n: Int) -> [Int32] { (0..<n).map { _ in Int32(1 + rng.below(items)) } }

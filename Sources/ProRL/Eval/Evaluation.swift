@@ -65,8 +65,8 @@ public final class PathEvaluator: @unchecked Sendable {
     public let world: (world: SyntheticWorld, log: InteractionLog)?
 
     public init(simulator: Simulator, catalog: ItemCatalog, maxItems: Int = 10,
-                world: (world: SyntheticWorld, log: InteractionLog)? = nil, maxBatch: Int = 256) {
-        scorer = RolloutScorer(simulator: simulator, catalog: catalog, maxBatch: maxBatch, maxItems: maxItems)
+                world: (world: SyntheticWorld, log: InteractionLog)? = nil, maxBatch: Int = 256) throws {
+        scorer = try RolloutScorer(simulator: simulator, catalog: catalog, maxBatch: maxBatch, maxItems: maxItems)
         self.catalog = catalog
         self.maxItems = maxItems
         self.world = world

@@ -44,7 +44,7 @@ public struct PathExplanation: Sendable, Codable {
         }
         let h = history.compactMap { try? row($0) }
         guard !h.isEmpty else { throw DataError(file: "simulator", "knows no item of the history") }
-        let steps = RewardModel(simulator: simulator, maxBatch: 1, maxPath: max(path.count, 1))
+        let steps = try RewardModel(simulator: simulator, maxBatch: 1, maxPath: max(path.count, 1))
             .score([.init(history: h, path: try path.map(row), target: try row(target))])[0]
         // the policy's log-prob of each item, from one teacher-forced pass
         let tokens = policy.decoderTargets(path: path)

@@ -160,7 +160,7 @@ public final class RLSession {
         if let w = inputs.world, let l = inputs.worldLog {
             world = (try SyntheticWorld.read(w), try RecBoleReader.readLog(inter: l, item: nil, order: .stable))
         }
-        evaluator = PathEvaluator(simulator: simulator, catalog: catalog, maxItems: s.maxItems, world: world)
+        evaluator = try PathEvaluator(simulator: simulator, catalog: catalog, maxItems: s.maxItems, world: world)
         let (train, _) = evaluator.scorable(try TaskFile.read("\(inputs.tasks)/train.jsonl", catalog: catalog))
         (validation, _) = evaluator.scorable(try TaskFile.read("\(inputs.tasks)/validation.jsonl", catalog: catalog))
         guard !train.isEmpty else { throw DataError(file: inputs.tasks, "no training task is known to the simulator") }

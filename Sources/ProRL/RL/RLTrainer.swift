@@ -105,7 +105,7 @@ public final class RLTrainer {
         guard policy.itemIDs == catalog.rawIDs else {
             throw DataError(file: "RL", "the policy's items differ from the tasks' catalogue (pretrain on these tasks)")
         }
-        let scorer = RolloutScorer(simulator: simulator, catalog: catalog,
+        let scorer = try RolloutScorer(simulator: simulator, catalog: catalog,
                                    maxBatch: min(settings.promptsPerStep * settings.rollouts, 256), maxItems: settings.maxItems)
         try self.init(policy: policy, reference: reference, rewards: scorer, train: train, settings: settings)
     }

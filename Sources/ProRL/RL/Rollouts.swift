@@ -97,8 +97,8 @@ public final class RolloutScorer: @unchecked Sendable {
     /// Simulator row of each catalogue item (nil: unknown to it).
     public let rows: [Int32?]
 
-    public init(simulator: Simulator, catalog: ItemCatalog, maxBatch: Int, maxItems: Int) {
-        rewards = RewardModel(simulator: simulator, maxBatch: maxBatch, maxPath: maxItems)
+    public init(simulator: Simulator, catalog: ItemCatalog, maxBatch: Int, maxItems: Int) throws {
+        rewards = try RewardModel(simulator: simulator, maxBatch: maxBatch, maxPath: maxItems)
         rows = simulator.rows(for: catalog)
     }
 

@@ -48,8 +48,15 @@ public final class RewardModel: @unchecked Sendable {
     private let targets: Int32Buffer, ranks: Int32Buffer, pairIDs: Int32Buffer
     private let ctrStates: FloatBuffer
 
-    /// A scorer for up to `maxBatch` paths of up to `maxPath` items.
-    public init(simulator: Simulator, maxBatch: Int, maxPath: Int = 10) {
+    /// A scorer for up to `maxBatch` paths of up to `maxPath` items; a
+    /// path must leave room for at least one history item in what the
+    /// simulator reads (`maxPath` < its maxLength).
+    public init(simulator: Simulator, maxBatch: Int, maxPath: Int = 10) throws {
+        guard maxPath >= 1, maxPath < simulator.model.maxLength else {
+            throw DataError(file: "simulator", "paths of up to \(maxPath) items: the simulator reads \(simulator.model.maxLength) "
+                            + "items, so at most \(simulator.model.maxLength - 1) fit after a history (lower --max-items)")
+        }
+        guard maxBatch >= 1 else { throw DataError(file: "simulator", "a batch of \(maxBatch) paths") }
         self.simulator = simulator
         self.maxBatch = maxBatch
         self.maxPath = maxPath
