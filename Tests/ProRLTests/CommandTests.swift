@@ -70,17 +70,23 @@ struct CommandTests {
         return RLRun.Inputs(tasks: "\(dir)/tasks", simulator: "\(dir)/simulator.safetensors", policy: "\(dir)/sft.safetensors")
     }
 
-    @Test("a run stopped after a checkpoint resumes to exactly the uninterrupted result")
-    func resumeIsExact() throws {
-        let dir = TestPaths.temporaryDirectory("prorl-resume")
-        let inputs = try Self.tinyInputs(in: dir)
+    /// RL settings for the tiny inputs: 2 prompts × 4 rollouts, paths of ≤ 3 items.
+    static func tinySettings(steps: Int, evaluateEvery: Int, checkpointEvery: Int) -> RLSettings {
         var s = RLSettings()
         s.promptsPerStep = 2
         s.rollouts = 4
         s.maxItems = 3
-        s.steps = 4
-        s.evaluateEvery = 2
-        s.checkpointEvery = 2
+        s.steps = steps
+        s.evaluateEvery = evaluateEvery
+        s.checkpointEvery = checkpointEvery
+        return s
+    }
+
+    @Test("a run stopped after a checkpoint resumes to exactly the uninterrupted result")
+    func resumeIsExact() throws {
+        let dir = TestPaths.temporaryDirectory("prorl-resume")
+        let inputs = try Self.tinyInputs(in: dir)
+        var s = Self.tinySettings(steps: 4, evaluateEvery: 2, checkpointEvery: 2)
         s.centeringWarmupSteps = 3
         // uninterrupted
         try RLRun.create("\(dir)/whole", config: .init(inputs: inputs, settings: s)).train()
@@ -115,13 +121,7 @@ struct CommandTests {
     func resumeChecksTheState() throws {
         let dir = TestPaths.temporaryDirectory("prorl-state")
         let inputs = try Self.tinyInputs(in: dir)
-        var s = RLSettings()
-        s.promptsPerStep = 2
-        s.rollouts = 4
-        s.maxItems = 3
-        s.steps = 4
-        s.evaluateEvery = 0
-        s.checkpointEvery = 1
+        let s = Self.tinySettings(steps: 4, evaluateEvery: 0, checkpointEvery: 1)
         let run = try RLRun.create("\(dir)/run", config: .init(inputs: inputs, settings: s))
         let session = try RLSession(run: run)
         _ = try session.step()
@@ -179,13 +179,7 @@ struct CommandTests {
     func divergenceStops() throws {
         let dir = TestPaths.temporaryDirectory("prorl-nan")
         let inputs = try Self.tinyInputs(in: dir)
-        var s = RLSettings()
-        s.promptsPerStep = 2
-        s.rollouts = 4
-        s.maxItems = 3
-        s.steps = 6
-        s.evaluateEvery = 2
-        s.checkpointEvery = 1
+        var s = Self.tinySettings(steps: 6, evaluateEvery: 2, checkpointEvery: 1)
         s.learningRate = 1e30
         s.warmupFraction = 0
         let run = try RLRun.create("\(dir)/run", config: .init(inputs: inputs, settings: s))
