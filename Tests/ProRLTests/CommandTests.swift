@@ -70,6 +70,11 @@ struct CommandTests {
         return RLRun.Inputs(tasks: "\(dir)/tasks", simulator: "\(dir)/simulator.safetensors", policy: "\(dir)/sft.safetensors")
     }
 
+    /// The description of the DataError `body` throws (nil: none).
+    static func error(_ body: () throws -> Void) -> String? {
+        do { try body(); return nil } catch let e as DataError { return e.description } catch { return "\(error)" }
+    }
+
     /// RL settings for the tiny inputs: 2 prompts × 4 rollouts, paths of ≤ 3 items.
     static func tinySettings(steps: Int, evaluateEvery: Int, checkpointEvery: Int) -> RLSettings {
         var s = RLSettings()
@@ -91,17 +96,23 @@ struct CommandTests {
         // uninterrupted
         try RLRun.create("\(dir)/whole", config: .init(inputs: inputs, settings: s)).train()
         // two steps, then the process "dies" before step 3's checkpoint
-        let interrupted = try RLRun.create("\(dir)/split", config: .init(inputs: inputs, settings: s))
-        let first = try RLSession(run: interrupted)
-        _ = try first.step()
-        _ = try first.step()
-        _ = try first.step()  // not checkpointed: lost
+        do {
+            let first = try RLSession(run: try RLRun.create("\(dir)/split", config: .init(inputs: inputs, settings: s)))
+            _ = try first.step()
+            _ = try first.step()
+            _ = try first.step()  // not checkpointed: lost
+            // while it trains, a second session on the run is refused
+            let second = Self.error { _ = try RLSession(run: try RLRun.open("\(dir)/split")) }
+            #expect(second?.contains("is being trained by another process") == true, "\(second ?? "no error")")
+        }  // the session (and its lock) ends here
         // an existing run directory is refused without --resume
         #expect(throws: DataError.self) { _ = try RLRun.create("\(dir)/split", config: .init(inputs: inputs, settings: s)) }
-        let resumed = try RLSession(run: try RLRun.open("\(dir)/split"))
-        #expect(resumed.trainer.step == 2, "resumed at the last checkpoint")
-        while !resumed.finished { _ = try resumed.step() }
-        try resumed.finish()
+        do {
+            let resumed = try RLSession(run: try RLRun.open("\(dir)/split"))
+            #expect(resumed.trainer.step == 2, "resumed at the last checkpoint")
+            while !resumed.finished { _ = try resumed.step() }
+            try resumed.finish()
+        }
         let a = try Policy.load("\(dir)/whole/policy-last.safetensors"), b = try Policy.load("\(dir)/split/policy-last.safetensors")
         #expect(a.model.store.values.flat.toArray() == b.model.store.values.flat.toArray(),
                 "the resumed run's weights equal the uninterrupted run's")
@@ -123,21 +134,22 @@ struct CommandTests {
         let inputs = try Self.tinyInputs(in: dir)
         let s = Self.tinySettings(steps: 4, evaluateEvery: 0, checkpointEvery: 1)
         let run = try RLRun.create("\(dir)/run", config: .init(inputs: inputs, settings: s))
-        let session = try RLSession(run: run)
-        _ = try session.step()
-        let policyAtStep1 = try Data(contentsOf: URL(fileURLWithPath: run.lastPolicyPath))
-        _ = try session.step()
-        func resumeError() -> String? {
-            do { _ = try RLSession(run: try RLRun.open("\(dir)/run")); return nil } catch let e as DataError { return e.description } catch {
-                return "\(error)"
-            }
+        var policyAtStep1 = Data(), policyAtStep2 = Data()
+        do {
+            let session = try RLSession(run: run)
+            _ = try session.step()
+            policyAtStep1 = try Data(contentsOf: URL(fileURLWithPath: run.lastPolicyPath))
+            _ = try session.step()
+            policyAtStep2 = try Data(contentsOf: URL(fileURLWithPath: run.lastPolicyPath))
         }
+        func resumeError() -> String? { Self.error { _ = try RLSession(run: try RLRun.open("\(dir)/run")) } }
         #expect(resumeError() == nil, "the untouched pair resumes")
         // a policy from step 1 with the state of step 2
         try policyAtStep1.write(to: URL(fileURLWithPath: run.lastPolicyPath))
         #expect(resumeError()?.contains("is from step 1, state.safetensors from step 2") == true, "\(resumeError() ?? "no error")")
-        // restore the pair, then tamper with the state's metadata
-        _ = try session.step()  // writes a matching pair at step 3
+        // the matching pair again, then tamper with the state's metadata
+        try policyAtStep2.write(to: URL(fileURLWithPath: run.lastPolicyPath))
+        #expect(resumeError() == nil, "the restored pair resumes")
         let (tensors, meta) = try SafeTensors.read(run.statePath)
         let names = tensors.keys.sorted()
         func writeState(_ change: (inout [String: String]) -> Void, dropAdam: Bool = false) throws {

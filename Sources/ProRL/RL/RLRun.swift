@@ -141,8 +141,30 @@ public final class RLRun {
 /// A run opened for training, step by step: its inputs loaded, its state
 /// resumed from the last checkpoint when there is one. Each ``step()``
 /// appends to the metrics, evaluates and checkpoints as the settings say.
+/// An exclusive lock on a run directory for a training session's lifetime
+/// (flock on DIR/.lock, released when the session goes away or the process
+/// dies), so two trainers never write one run.
+final class RunLock {
+    private let fd: Int32
+
+    init(directory: String) throws {
+        let path = "\(directory)/.lock"
+        fd = open(path, O_RDWR | O_CREAT, 0o644)
+        guard fd >= 0 else { throw DataError(file: path, "cannot be created: \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let busy = errno == EWOULDBLOCK
+            close(fd)
+            throw DataError(file: directory, busy ? "is being trained by another process (it holds \(path)); wait for it or stop it"
+                                                 : "cannot be locked: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    deinit { close(fd) }
+}
+
 public final class RLSession {
     public let run: RLRun
+    private let lock: RunLock
     public let trainer: RLTrainer
     public let evaluator: PathEvaluator
     public let validation: [ProactiveTask]
@@ -150,7 +172,10 @@ public final class RLSession {
     private var best = -Double.infinity
     private let metrics: JSONLinesWriter, validations: JSONLinesWriter
 
+    /// Takes the run directory's lock first: a second session on the same
+    /// run, in this process or another, is refused.
     public init(run: RLRun) throws {
+        lock = try RunLock(directory: run.directory)
         self.run = run
         let s = run.config.settings, inputs = run.config.inputs
         let catalog = try ItemCatalog.read("\(inputs.tasks)/catalog.json")
