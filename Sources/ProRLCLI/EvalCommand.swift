@@ -44,7 +44,7 @@ struct EvalCommand: ParsableCommand {
             throw ValidationError("--split: expected validation, test or train, found '\(split)'")
         }
         _ = try parsedBeams()
-        for p in policies where !p.contains("=") { throw ValidationError("--policy: expected NAME=CHECKPOINT, found '\(p)'") }
+        for p in policies where Self.namePath(p) == nil { throw ValidationError("--policy: expected NAME=CHECKPOINT, found '\(p)'") }
         let names = try parsedEvaluators().map(\.name)
         guard Set(names).count == names.count, !names.contains("simulator") else {
             throw ValidationError("--evaluator: names must differ from each other and from 'simulator', found \(names)")
@@ -60,14 +60,20 @@ struct EvalCommand: ParsableCommand {
         return k.map { $0! }
     }
 
+    /// NAME=PATH split at the first '=' (nil without one).
+    static func namePath(_ text: String) -> (name: String, path: String)? {
+        let parts = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        return parts.count == 2 ? (parts[0], parts[1]) : nil
+    }
+
+    /// The --evaluator pairs; names become file names (results-NAME.json).
     func parsedEvaluators() throws -> [(name: String, path: String)] {
         try evaluators.map { e in
-            let parts = e.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty,
-                  parts[0].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+            guard let (name, path) = Self.namePath(e), !name.isEmpty, !path.isEmpty,
+                  name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
                 throw ValidationError("--evaluator: expected NAME=CHECKPOINT with NAME of letters, digits, - or _, found '\(e)'")
             }
-            return (parts[0], parts[1])
+            return (name, path)
         }
     }
 
@@ -107,10 +113,7 @@ struct EvalCommand: ParsableCommand {
         print("evaluating on \(kept.count) \(split) tasks" + (dropped > 0 ? " (\(dropped) unknown to a simulator skipped)" : "")
               + (evaluators.count > 1 ? ", scored by \(evaluators.map(\.name).joined(separator: ", "))" : ""))
         var plan = EvaluationPlan()
-        plan.policies = policies.map { p in
-            let parts = p.split(separator: "=", maxSplits: 1)
-            return (String(parts[0]), String(parts[1]))
-        }
+        plan.policies = policies.compactMap(Self.namePath)
         plan.baselines = baselines == "none" ? [] : baselines.split(separator: ",").map { String($0) }
         for b in plan.baselines where !EvaluationPlan.knownBaselines.contains(b) {
             throw ValidationError("--baselines: unknown '\(b)' (known: \(EvaluationPlan.knownBaselines.joined(separator: ", ")), none)")

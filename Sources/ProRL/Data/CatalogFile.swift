@@ -9,14 +9,13 @@ extension ItemCatalog: Codable {
         self.init()
         let names = try c.decode([String].self, forKey: .attributeNames)
         for (n, item) in try c.decode([Item].self, forKey: .items).enumerated() {
-            guard let bad = item.attributes.first(where: { $0 < 0 || Int($0) >= names.count }) else {
-                let id = add(item.id)
-                setTitle(item.title, of: id)
-                setAttributes(item.attributes.map { names[Int($0)] }, of: id)
-                continue
+            if let bad = item.attributes.first(where: { $0 < 0 || Int($0) >= names.count }) {
+                throw DecodingError.dataCorruptedError(forKey: .items, in: c, debugDescription:
+                    "item \(n) ('\(item.id)'): attribute index \(bad) outside attribute_names (\(names.count) names)")
             }
-            throw DecodingError.dataCorruptedError(forKey: .items, in: c, debugDescription:
-                "item \(n) ('\(item.id)'): attribute index \(bad) outside attribute_names (\(names.count) names)")
+            let id = add(item.id)
+            setTitle(item.title, of: id)
+            setAttributes(item.attributes.map { names[Int($0)] }, of: id)
         }
     }
 

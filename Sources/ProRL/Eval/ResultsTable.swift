@@ -71,9 +71,6 @@ public struct ResultsTable: Codable, Sendable, Equatable {
         return out
     }
 
-    /// The same table under another evaluator name.
-    public func named(_ name: String?) -> ResultsTable { ResultsTable(split: split, rows: rows, evaluator: name) }
-
     /// Writes `NAME.json` and `NAME.md` into `directory`, atomically.
     public func write(to directory: String, name: String = "results") throws {
         let encoder = JSONEncoder()
@@ -111,9 +108,11 @@ public struct EvaluationPlan: Sendable {
     /// popular baseline. `progress` hears each row as it is done.
     public func run(tasks: [ProactiveTask], evaluator: PathEvaluator, popularity: [Int], split: String,
                     progress: (MethodResult) -> Void = { _ in }) throws -> ResultsTable {
-        try run(tasks: tasks, evaluators: [("simulator", evaluator)], popularity: popularity, split: split) { _, r in
+        var table = try run(tasks: tasks, evaluators: [("simulator", evaluator)], popularity: popularity, split: split) { _, r in
             progress(r)
-        }[0].named(nil)
+        }[0]
+        table.evaluator = nil  // one simulator: the table reads as before cross-evaluation
+        return table
     }
 
     /// Cross-evaluation: every path is generated once and scored by each of

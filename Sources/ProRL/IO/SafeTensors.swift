@@ -42,22 +42,41 @@ public enum SafeTensors {
         try AtomicFile.write(data, to: path)
     }
 
+    /// The header length the first 8 bytes give, checked against the
+    /// `available` bytes after them (compared as UInt64 first: a length
+    /// near 2^64 must not trap or overflow).
+    private static func headerLength(_ prefix: Data, available: Int, path: String) throws -> Int {
+        guard prefix.count == 8 else { throw DataError(file: path, "is not a safetensors file: shorter than its 8-byte header length") }
+        let length = prefix.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        guard length > 0, length <= UInt64(max(available, 0)) else {
+            throw DataError(file: path, "is not a safetensors file: header length \(length) exceeds the file")
+        }
+        return Int(length)
+    }
+
+    /// The header's tensor entries and its `__metadata__` strings.
+    private static func parseHeader(_ bytes: Data, path: String) throws -> (entries: [String: Any], metadata: [String: String]) {
+        guard var header = (try? JSONSerialization.jsonObject(with: bytes)) as? [String: Any] else {
+            throw DataError(file: path, "is not a safetensors file: the header is not a JSON object")
+        }
+        var metadata: [String: String] = [:]
+        if let value = header.removeValue(forKey: "__metadata__") {
+            guard let m = value as? [String: Any] else { throw DataError(file: path, "__metadata__ is not an object") }
+            for (k, v) in m {
+                guard let s = v as? String else { throw DataError(file: path, "metadata \(k) is not a string") }
+                metadata[k] = s
+            }
+        }
+        return (header, metadata)
+    }
+
     /// The header metadata of a file, without reading its tensors.
     public static func metadata(_ path: String) throws -> [String: String] {
         guard let handle = FileHandle(forReadingAtPath: path) else { throw DataError(file: path, "no such file") }
         defer { try? handle.close() }
-        let prefix = handle.readData(ofLength: 8)
-        guard prefix.count == 8 else { throw DataError(file: path, "is not a safetensors file: shorter than its 8-byte header length") }
-        let length = prefix.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-        guard length > 0, length <= UInt64(max(size - 8, 0)) else {
-            throw DataError(file: path, "is not a safetensors file: header length \(length) exceeds the file")
-        }
-        let header = handle.readData(ofLength: Int(length))
-        guard let object = try? JSONSerialization.jsonObject(with: header) as? [String: Any] else {
-            throw DataError(file: path, "is not a safetensors file: the header is not a JSON object")
-        }
-        return (object["__metadata__"] as? [String: Any])?.compactMapValues { $0 as? String } ?? [:]
+        let length = try headerLength(handle.readData(ofLength: 8), available: size - 8, path: path)
+        return try parseHeader(handle.readData(ofLength: length), path: path).metadata
     }
 
     /// Reads every tensor and the metadata of a file.
@@ -65,30 +84,12 @@ public enum SafeTensors {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DataError(file: path, FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
         }
-        guard data.count >= 8 else { throw DataError(file: path, "is not a safetensors file: shorter than its 8-byte header length") }
-        // compared as UInt64 first: a length near 2^64 must not trap or overflow
-        let rawLength = data.prefix(8).withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-        guard rawLength > 0, rawLength <= UInt64(data.count - 8) else {
-            throw DataError(file: path, "is not a safetensors file: header length \(rawLength) exceeds the file")
-        }
-        let headerLength = Int(rawLength)
-        let headerData = data.subdata(in: 8..<(8 + headerLength))
-        guard let object = try? JSONSerialization.jsonObject(with: headerData), let header = object as? [String: Any] else {
-            throw DataError(file: path, "is not a safetensors file: the header is not a JSON object")
-        }
-        let body = 8 + headerLength
+        let length = try headerLength(data.prefix(8), available: data.count - 8, path: path)
+        let (header, metadata) = try parseHeader(data.subdata(in: 8..<(8 + length)), path: path)
+        let body = 8 + length
         var tensors: [String: Tensor] = [:]
-        var metadata: [String: String] = [:]
         var extents: [(start: Int, end: Int, name: String)] = []
         for (name, value) in header {
-            if name == "__metadata__" {
-                guard let m = value as? [String: Any] else { throw DataError(file: path, "__metadata__ is not an object") }
-                for (k, v) in m {
-                    guard let s = v as? String else { throw DataError(file: path, "metadata \(k) is not a string") }
-                    metadata[k] = s
-                }
-                continue
-            }
             guard let info = value as? [String: Any], let dtype = info["dtype"] as? String,
                   let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int], offsets.count == 2
             else { throw DataError(file: path, "tensor \(name): expected dtype, shape and data_offsets") }
@@ -181,9 +182,9 @@ public enum SafeTensors {
 
     /// The first parameter with a NaN or infinite value, and the index.
     public static func firstNonFinite(_ store: ParameterStore) -> (name: String, index: Int)? {
+        let values = store.values.base
         for e in store.entries {
-            let t = store.value(store.id(e.name))
-            for i in 0..<t.count where !t.base[i].isFinite { return (e.name, i) }
+            for i in 0..<e.count where !values[e.offset + i].isFinite { return (e.name, i) }
         }
         return nil
     }

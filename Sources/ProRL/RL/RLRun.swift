@@ -138,9 +138,6 @@ public final class RLRun {
     }
 }
 
-/// A run opened for training, step by step: its inputs loaded, its state
-/// resumed from the last checkpoint when there is one. Each ``step()``
-/// appends to the metrics, evaluates and checkpoints as the settings say.
 /// An exclusive lock on a run directory for a training session's lifetime
 /// (flock on DIR/.lock, released when the session goes away or the process
 /// dies), so two trainers never write one run.
@@ -162,6 +159,9 @@ final class RunLock {
     deinit { close(fd) }
 }
 
+/// A run opened for training, step by step: its inputs loaded, its state
+/// resumed from the last checkpoint when there is one. Each ``step()``
+/// appends to the metrics, evaluates and checkpoints as the settings say.
 public final class RLSession {
     public let run: RLRun
     private let lock: RunLock

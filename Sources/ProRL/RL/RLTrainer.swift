@@ -418,7 +418,7 @@ public final class RLTrainer {
             guard m.values.count == policy.model.store.count, v.values.count == m.values.count else {
                 throw DataError(file: path, "optimiser state has \(m.values.count) values, the policy \(policy.model.store.count)")
             }
-            guard (m.values + v.values).allSatisfy(\.isFinite), v.values.allSatisfy({ $0 >= 0 }) else {
+            guard m.values.allSatisfy(\.isFinite), v.values.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
                 throw DataError(file: path, "optimiser state is not finite (or has a negative second moment)")
             }
             policy.model.store.restoreOptimizer(step: adamStep, m: m.values, v: v.values)

@@ -1,3 +1,5 @@
+import Foundation
+
 /// What a user simulator is to the rest of the engine: a causal model of
 /// item sequences whose state after every prefix scores every item against
 /// its item table. Training, rewards, evaluation and the greedy baseline use
@@ -98,6 +100,13 @@ public struct SequenceModelOptions: Sendable, Equatable {
     }
 }
 
+/// What the registry needs of an architecture's hyper-parameters.
+public protocol SequenceModelConfig: Codable {
+    var layers: Int { get }
+    /// Throws a DataError naming the first value out of range.
+    func validate() throws
+}
+
 /// One architecture the engine can train, load and score with.
 public struct SequenceArchitecture: Sendable {
     /// Registry key (`--architecture`, checkpoint metadata).
@@ -130,13 +139,27 @@ public enum SequenceArchitectures {
         return a
     }
 
-    /// Throws unless every parameter of `layout` is in `shapes` with its
-    /// shape (called before a model of that layout is allocated).
-    public static func check(layout: [(name: String, shape: [Int])], against shapes: [String: [Int]]) throws {
-        for (name, shape) in layout where shapes[name] != shape {
+    /// A config from checkpoint metadata (`text`, an architecture's
+    /// `Config` JSON), validated, and with every parameter of its `layout`
+    /// found in the file's `shapes` — checked before a model that size is
+    /// allocated, so a config that lies cannot ask for terabytes.
+    public static func decodeConfig<Config: SequenceModelConfig>(
+        _ text: String, as type: Config.Type, architecture: String, shapes: [String: [Int]],
+        layout: (Config) -> [(name: String, shape: [Int])]
+    ) throws -> Config {
+        let c: Config
+        do { c = try JSONDecoder().decode(Config.self, from: Data(text.utf8)) } catch {
+            throw DataError(file: "metadata 'config'", "is not a \(architecture) config: \(error)")
+        }
+        try c.validate()
+        guard c.layers <= shapes.count else {
+            throw DataError(file: "metadata 'config'", "names \(c.layers) layers; the file has \(shapes.count) tensors")
+        }
+        for (name, shape) in layout(c) where shapes[name] != shape {
             throw DataError(file: "checkpoint", "tensor '\(name)' has shape \(shapes[name].map { "\($0)" } ?? "(missing)"), "
                             + "the config says \(shape)")
         }
+        return c
     }
 
     /// The architecture whose tensor names `shapes` has, and a model sized

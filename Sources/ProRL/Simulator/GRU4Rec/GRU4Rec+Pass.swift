@@ -117,8 +117,8 @@ public final class GRU4RecPass: SequencePass, @unchecked Sendable {
         if training && c.dropout > 0 {
             Kernels.dropoutForward(dh, into: dh, p: c.dropout, seed: seed, stream: step &* 64)
         }
-        // the lookup gives no gradient to the padding row (padding_idx = 0)
-        for r in 0..<(T * B) where ids[r] == 0 { dh.row(r).zero() }
+        // the padding row gets no gradient (padding_idx = 0) without masking:
+        // ids are 0 only on rows past a sequence's end, whose dgi — and so dh — is 0
         Kernels.embeddingBackward(dTable: s.grad(model.itemEmbedding), dOut: dh, ids: ids.base)
     }
 

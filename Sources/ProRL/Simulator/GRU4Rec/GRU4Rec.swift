@@ -5,7 +5,7 @@ import Foundation
 /// dense layer back to the embedding width; items are scored against the
 /// item table. Parameter names are RecBole's, so checkpoints move between
 /// the two.
-public struct GRU4RecConfig: Codable, Sendable, Equatable {
+public struct GRU4RecConfig: SequenceModelConfig, Sendable, Equatable {
     /// Rows of the item table: items + 1 (row 0 is padding).
     public var itemVocabulary: Int
     public var embedding = 64
@@ -97,14 +97,8 @@ public final class GRU4Rec: SequenceModel, @unchecked Sendable {
             return try GRU4Rec(config: c, seed: seed)
         },
         decode: { text, shapes in
-            let c: GRU4RecConfig
-            do { c = try JSONDecoder().decode(GRU4RecConfig.self, from: Data(text.utf8)) } catch {
-                throw DataError(file: "metadata 'config'", "is not a GRU4Rec config: \(error)")
-            }
-            try c.validate()
-            guard c.layers <= shapes.count else { throw DataError(file: "metadata 'config'", "names \(c.layers) layers; the file has \(shapes.count) tensors") }
-            try SequenceArchitectures.check(layout: GRU4Rec.layout(c), against: shapes)
-            return try GRU4Rec(config: c)
+            try GRU4Rec(config: SequenceArchitectures.decodeConfig(text, as: GRU4RecConfig.self, architecture: "GRU4Rec",
+                                                                   shapes: shapes, layout: GRU4Rec.layout))
         },
         infer: { shapes in
             guard shapes.keys.contains(where: { $0.hasPrefix("gru_layers.") }) else { return nil }

@@ -20,14 +20,8 @@ extension SASRec {
             return try SASRec(config: c, seed: seed)
         },
         decode: { text, shapes in
-            let c: SASRecConfig
-            do { c = try JSONDecoder().decode(SASRecConfig.self, from: Data(text.utf8)) } catch {
-                throw DataError(file: "metadata 'config'", "is not a SASRec config: \(error)")
-            }
-            try c.validate()
-            guard c.layers <= shapes.count else { throw DataError(file: "metadata 'config'", "names \(c.layers) layers; the file has \(shapes.count) tensors") }
-            try SequenceArchitectures.check(layout: SASRec.layout(c), against: shapes)
-            return try SASRec(config: c)
+            try SASRec(config: SequenceArchitectures.decodeConfig(text, as: SASRecConfig.self, architecture: "SASRec",
+                                                                  shapes: shapes, layout: SASRec.layout))
         },
         infer: { shapes in
             guard shapes.keys.contains(where: { $0.hasPrefix("trm_encoder.") }) else { return nil }

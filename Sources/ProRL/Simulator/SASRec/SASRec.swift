@@ -5,7 +5,7 @@ import Foundation
 /// q/k/v/dense projections and biases, scores scaled by 1/√d, causal and
 /// key-padding masks; a GELU feed-forward), all with RecBole's parameter
 /// names so checkpoints move between the two.
-public struct SASRecConfig: Codable, Sendable, Equatable {
+public struct SASRecConfig: SequenceModelConfig, Sendable, Equatable {
     /// Rows of the item table: items + 1 (row 0 is padding).
     public var itemVocabulary: Int
     public var hidden = 64
