@@ -166,4 +166,32 @@ struct TaskAndTokenizerTests {
         // the logged paths were accepted by users drifting toward their later items
         #expect(gains / Double(counted) > 0, "mean true gain of reference paths \(gains / Double(counted))")
     }
+
+    @Test("ground truth speaks raw ids: a log read back from its files (other dense ids) gets the same truth")
+    func syntheticGroundTruthAfterReading() throws {
+        let (world, log) = try SyntheticWorld.generate(SyntheticWorld.Settings())
+        let dir = TestPaths.temporaryDirectory()
+        try SyntheticWorld.write(world: world, log: log, to: dir)
+        let back = try RecBoleReader.readLog(inter: dir + "/synthetic.inter", item: dir + "/synthetic.item")
+        let moved = (1...log.catalog.itemCount).filter { back.catalog.raw(Int32($0)) != String($0) }.count
+        #expect(moved > log.catalog.itemCount / 2, "reading renumbers the items (else this test shows nothing): \(moved)")
+        let toBack = { (id: Int32) in back.catalog.dense(log.catalog.raw(id))! }
+        var differs = 0
+        for t in try TaskBuilder.build(log, settings: TaskConstruction()).test.prefix(200) {
+            let truth = try #require(world.guidance(log: log, user: t.user!, history: t.history, path: t.path, target: t.target))
+            let read = try #require(world.guidance(log: back, user: t.user!, history: t.history.map(toBack),
+                                                   path: t.path.map(toBack), target: toBack(t.target)))
+            // or the tasks' own ids, with the catalog they belong to
+            let mixed = world.guidance(log: back, user: t.user!, history: t.history, path: t.path, target: t.target,
+                                       catalog: log.catalog)
+            if read != truth || mixed != truth { differs += 1 }
+        }
+        #expect(differs == 0, "\(differs) of 200 tasks got another truth from the log read back from its files")
+        // an item that is not the world's has no truth
+        var stranger = back.catalog
+        let extra = stranger.add("not-an-item")
+        let odd = InteractionLog(catalog: stranger, users: back.users)
+        let t = back.users[0]
+        #expect(world.guidance(log: odd, user: t.user, history: Array(t.items.prefix(10)), path: [extra], target: t.items[10]) == nil)
+    }
 }

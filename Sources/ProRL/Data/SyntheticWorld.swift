@@ -37,11 +37,11 @@ public struct SyntheticWorld: Codable, Sendable, Equatable {
 
     public var settings: Settings
     public var genreNames: [String]
-    /// Genre mix per item (index 0 unused, matching dense ids).
+    /// Genre mix per item, by the item's number (its raw id; index 0 unused).
     public var itemGenres: [[Double]]
     /// Appeal per item (index 0 unused).
     public var itemAppeal: [Double]
-    /// Initial taste per user, in user order ("u1", "u2", …).
+    /// Initial taste per user: index n − 1 for user "un".
     public var initialTaste: [[Double]]
 
     static let genreWords = ["Action", "Comedy", "Drama", "Horror", "Romance", "Sci-Fi", "Documentary",
@@ -170,38 +170,60 @@ public struct SyntheticWorld: Codable, Sendable, Equatable {
         public var gain: Double { targetAfter - targetBefore }
     }
 
-    /// The user's taste after their logged events up to (not including)
-    /// position `end` of their sequence.
-    public func taste(of user: InteractionLog.UserSequence, userIndex: Int, before end: Int) -> [Double] {
-        var p = initialTaste[userIndex]
-        for item in user.items.prefix(end) { p = drifted(p, toward: Int(item)) }
+    /// The world's number of a log item: its raw id ("1" … "items"), or nil
+    /// when the item is not one of the world's. Dense ids depend on how a
+    /// log was read (first appearance in a file), the raw id does not.
+    public func itemNumber(_ dense: Int32, in catalog: ItemCatalog) -> Int? {
+        guard dense > 0, Int(dense) < catalog.vocabularySize, let n = Int(catalog.raw(dense)),
+              n >= 1, n < itemGenres.count else { return nil }
+        return n
+    }
+
+    /// The index of a user ("u1" → 0) in `initialTaste`, or nil.
+    public func userNumber(_ name: String) -> Int? {
+        guard name.first == "u", let n = Int(name.dropFirst()), n >= 1, n <= initialTaste.count else { return nil }
+        return n - 1
+    }
+
+    /// The taste of user `userNumber` after accepting `items` (world numbers)
+    /// from their initial taste.
+    public func taste(userNumber: Int, after items: some Sequence<Int>) -> [Double] {
+        var p = initialTaste[userNumber]
+        for item in items { p = drifted(p, toward: item) }
         return p
     }
 
-    /// Ground truth for `path` after a user's `history` toward `target`:
-    /// the taste is the user's true taste at the end of the history (found
-    /// in their log), each path item is accepted with its probability and
-    /// moves the taste by its expected drift.
-    public func guidance(log: InteractionLog, user: String, history: [Int32], path: [Int32], target: Int32) -> Guidance? {
-        guard let u = log.users.firstIndex(where: { $0.user == user }) else { return nil }
-        let seq = log.users[u].items
-        guard history.count <= seq.count else { return nil }
+    /// Ground truth for `path` after a user's `history` toward `target`,
+    /// dense ids of `catalog` (by default the log's own; any reading of the
+    /// same items will do, they are matched by raw id): the taste is the
+    /// user's true taste at the end of the history (found in their log),
+    /// each path item is accepted with its probability and moves the taste
+    /// by its expected drift. Nil when the user, the history or an item is
+    /// not the world's.
+    public func guidance(log: InteractionLog, user: String, history: [Int32], path: [Int32], target: Int32,
+                         catalog: ItemCatalog? = nil) -> Guidance? {
+        guard let u = userNumber(user), let sequence = log.users.first(where: { $0.user == user }) else { return nil }
+        let ids = catalog ?? log.catalog
+        let seq = sequence.items.compactMap { itemNumber($0, in: log.catalog) }
+        let window = history.compactMap { itemNumber($0, in: ids) }, walked = path.compactMap { itemNumber($0, in: ids) }
+        guard seq.count == sequence.items.count, window.count == history.count, walked.count == path.count,
+              let t = itemNumber(target, in: ids), window.count <= seq.count else { return nil }
         var end: Int? = nil
-        for start in 0...(seq.count - history.count) where Array(seq[start..<(start + history.count)]) == history {
-            end = start + history.count
+        for start in 0...(seq.count - window.count) where Array(seq[start..<(start + window.count)]) == window {
+            end = start + window.count
             break
         }
         guard let end else { return nil }
-        var p = taste(of: log.users[u], userIndex: u, before: end)
-        let before = acceptance(p, Int(target))
+        var p = taste(userNumber: u, after: seq.prefix(end))
+        let before = acceptance(p, t)
         var sum = 0.0
-        for item in path {
-            let a = acceptance(p, Int(item))
+        for item in walked {
+            let a = acceptance(p, item)
             sum += a
-            p = drifted(p, toward: Int(item), weight: a)
+            p = drifted(p, toward: item, weight: a)
         }
         return Guidance(meanAcceptance: path.isEmpty ? 0 : sum / Double(path.count), targetBefore: before,
-                        targetAfter: acceptance(p, Int(target)))
+                        targetAfter: acceptance(p, t))
     }
 
     // MARK: Files

@@ -99,7 +99,7 @@ public final class PathEvaluator: @unchecked Sendable {
             s.repeats = items.isEmpty ? 0 : Double(steps.duplicate[i].filter { $0 }.count) / Double(items.count)
             if let (world, log) = world, let user = task.user,
                let g = world.guidance(log: log, user: user, history: task.history, path: items.compactMap { $0 },
-                                      target: task.target) {
+                                      target: task.target, catalog: catalog) {
                 s.truthAcceptance = g.meanAcceptance
                 s.truthGain = g.gain
             }
