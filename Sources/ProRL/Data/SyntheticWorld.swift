@@ -12,8 +12,8 @@ import Foundation
 ///   on one or two genres.
 /// - u accepts i with probability a(p, i) = σ(α·(p·gᵢ − κ) + bᵢ).
 /// - Accepting i moves the taste: p ← (1 − η)·p + η·gᵢ.
-/// - The log: for each user, candidates are proposed (half from the genres
-///   of the last accepted item, half by appeal) and each is accepted with
+/// - The log: for each user, candidates are proposed (half from a genre
+///   drawn from the user's current taste, half uniformly) and each is accepted with
 ///   probability a; accepted items are logged with increasing timestamps
 ///   until the user has L events, L uniform in [minEvents, maxEvents].
 /// All arithmetic is IEEE double with a self-contained exp, so the same
@@ -129,14 +129,15 @@ public struct SyntheticWorld: Codable, Sendable, Equatable {
             var items: [Int32] = [], times: [Double] = []
             var seen = Set<Int>()
             var time = 1_600_000_000.0 + Double(rng.below(10_000_000))
-            var last: Int? = nil
             var proposals = 0
             while items.count < length && proposals < 200 * length {
                 proposals += 1
                 let candidate: Int
-                if let l = last, rng.nextUnit() < 0.5 {
-                    let g = (0..<K).max { genres[l][$0] < genres[l][$1] }!
-                    let pool = byGenre[rng.nextUnit() < 0.8 ? g : rng.below(K)]
+                if rng.nextUnit() < 0.5 {
+                    // a genre drawn from the user's current taste: what is logged next follows the taste alone
+                    var u = rng.nextUnit(), g = 0
+                    while g < K - 1 && u >= p[g] { u -= p[g]; g += 1 }
+                    let pool = byGenre[g]
                     if pool.isEmpty { continue }
                     candidate = pool[rng.below(pool.count)]
                 } else {
@@ -149,7 +150,6 @@ public struct SyntheticWorld: Codable, Sendable, Equatable {
                     time += Double(60 + rng.below(86_400))
                     times.append(time)
                     p = world.drifted(p, toward: candidate)
-                    last = candidate
                 }
             }
             users.append(.init(user: "u\(u)", items: items, timestamps: times))
