@@ -74,18 +74,18 @@ struct DataCommand: ParsableCommand {
             s.targetNotInHistory = !allowTargetInHistory
             s.pathLengths = try parsePathLengths(pathLengths)
             let splits = try TaskBuilder.build(log, settings: s)
-            var stats: [String: Any] = [:]
+            var stats: [String: Any] = [:], files: [(name: String, data: Data)] = []
             for (name, tasks) in splits.all {
-                try TaskFile.write(tasks, catalog: log.catalog, to: "\(out)/\(name).jsonl")
+                files.append(("\(name).jsonl", Data(TaskFile.text(tasks, catalog: log.catalog).utf8)))
                 let st = TaskStatistics(tasks)
                 print("\(name): \(st)")
                 stats[name] = ["tasks": st.count, "users": st.users, "targets": st.targets,
                                "mean_path_length": st.meanPathLength,
                                "path_length_histogram": Array(st.pathLengthHistogram.dropFirst())]
             }
-            let json = try JSONSerialization.data(withJSONObject: stats, options: [.prettyPrinted, .sortedKeys])
-            try AtomicFile.write(json, to: "\(out)/stats.json")
-            try log.catalog.write(to: "\(out)/catalog.json")
+            files.append(("stats.json", try JSONSerialization.data(withJSONObject: stats, options: [.prettyPrinted, .sortedKeys])))
+            files.append(("catalog.json", try log.catalog.encoded()))
+            try AtomicDirectory.write(files, to: out, replaceable: TaskFile.setNames)
         }
     }
 
@@ -132,10 +132,13 @@ struct DataCommand: ParsableCommand {
             }
             guard let out else { return }
             let (train, validation) = TaskBuilder.splitByUser(tasks, validationFraction: validationUsers, seed: seed)
-            try TaskFile.write(train, catalog: catalog, to: "\(out)/train.jsonl")
-            try TaskFile.write(validation, catalog: catalog, to: "\(out)/validation.jsonl")
-            try catalog.write(to: "\(out)/catalog.json")
-            if let tokenizer { try AtomicFile.write(try JSONEncoder().encode(tokenizer), to: "\(out)/tokenizer.json") }
+            var files: [(name: String, data: Data)] = [
+                ("train.jsonl", Data(TaskFile.text(train, catalog: catalog).utf8)),
+                ("validation.jsonl", Data(TaskFile.text(validation, catalog: catalog).utf8)),
+                ("catalog.json", try catalog.encoded()),
+            ]
+            if let tokenizer { files.append(("tokenizer.json", try JSONEncoder().encode(tokenizer))) }
+            try AtomicDirectory.write(files, to: out, replaceable: TaskFile.setNames)
             print("train: \(TaskStatistics(train))")
             print("validation: \(TaskStatistics(validation))")
         }

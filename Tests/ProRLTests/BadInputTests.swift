@@ -126,6 +126,36 @@ struct BadInputTests {
         expectError("bin.inter", line: 3, "not valid UTF-8") { _ = try RecBoleReader.readLog(inter: path) }
     }
 
+    @Test("a metrics log with a torn last line (a killed append) still reads; a bad line inside does not")
+    func tornMetrics() throws {
+        let path = dir + "/metrics.jsonl"
+        try "{\"step\":1,\"ioi\":0.5}\n{\"step\":2,\"ioi\":0.25}\n{\"step\":3,\"io".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try Figures.readMetrics(path).map { $0["step"] } == [1, 2], "the whole lines are read, the torn one skipped")
+        try "{\"step\":1}\n\n{\"step\":2\n{\"step\":3}\n".write(toFile: path, atomically: true, encoding: .utf8)
+        expectError("metrics.jsonl", line: 3, "is not a JSON object") { _ = try Figures.readMetrics(path) }
+    }
+
+    @Test("a task set replaces the old one as a unit, and never a directory holding other files")
+    func taskSetAsAUnit() throws {
+        let fm = FileManager.default
+        let out = dir + "/set"
+        let names: Set<String> = ["train.jsonl", "validation.jsonl", "test.jsonl"]
+        try AtomicDirectory.write([("train.jsonl", Data("a\n".utf8)), ("validation.jsonl", Data("a\n".utf8)),
+                                   ("test.jsonl", Data("a\n".utf8))], to: out, replaceable: names)
+        // a new set without a test split: the old test split must not survive beside the new train split
+        try AtomicDirectory.write([("train.jsonl", Data("b\n".utf8)), ("validation.jsonl", Data("b\n".utf8))], to: out,
+                                  replaceable: names)
+        #expect(try fm.contentsOfDirectory(atPath: out).sorted() == ["train.jsonl", "validation.jsonl"])
+        #expect(try String(contentsOfFile: out + "/validation.jsonl", encoding: .utf8) == "b\n")
+        try "mine".write(toFile: out + "/notes.txt", atomically: true, encoding: .utf8)
+        expectError("set", line: nil, "holds other files than a task set (notes.txt)") {
+            try AtomicDirectory.write([("train.jsonl", Data("c\n".utf8))], to: out, replaceable: names)
+        }
+        #expect(try String(contentsOfFile: out + "/train.jsonl", encoding: .utf8) == "b\n", "a refused write changes nothing")
+        #expect(try fm.contentsOfDirectory(atPath: dir).filter { $0.contains(".tmp-") || $0.contains(".old-") } == [],
+                "no staging directory is left behind")
+    }
+
     @Test("settings out of range are rejected with the field named")
     func settings() {
         var s = TaskConstruction()

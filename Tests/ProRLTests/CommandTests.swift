@@ -128,36 +128,42 @@ struct CommandTests {
         #expect(Self.message(["train", "--run", "\(dir)/tasks", "--resume"])?.contains("no run") == true)
     }
 
-    @Test("resume refuses a state that lies or a policy/state pair from two steps")
+    @Test("the resumable state is one file: a policy-last from another step is ignored; a state that lies is refused")
     func resumeChecksTheState() throws {
         let dir = TestPaths.temporaryDirectory("prorl-state")
         let inputs = try Self.tinyInputs(in: dir)
         let s = Self.tinySettings(steps: 4, evaluateEvery: 0, checkpointEvery: 1)
         let run = try RLRun.create("\(dir)/run", config: .init(inputs: inputs, settings: s))
-        var policyAtStep1 = Data(), policyAtStep2 = Data()
+        var policyAtStep1 = Data(), weightsAtStep2: [Float] = []
         do {
             let session = try RLSession(run: run)
             _ = try session.step()
             policyAtStep1 = try Data(contentsOf: URL(fileURLWithPath: run.lastPolicyPath))
             _ = try session.step()
-            policyAtStep2 = try Data(contentsOf: URL(fileURLWithPath: run.lastPolicyPath))
+            weightsAtStep2 = session.trainer.policy.model.store.values.flat.toArray()
         }
         func resumeError() -> String? { Self.error { _ = try RLSession(run: try RLRun.open("\(dir)/run")) } }
-        #expect(resumeError() == nil, "the untouched pair resumes")
-        // a policy from step 1 with the state of step 2
+        #expect(resumeError() == nil, "the untouched state resumes")
+        // killed between the two writes of step 3 (policy-last written, state not): resume is step 2, whole
         try policyAtStep1.write(to: URL(fileURLWithPath: run.lastPolicyPath))
-        #expect(resumeError()?.contains("is from step 1, state.safetensors from step 2") == true, "\(resumeError() ?? "no error")")
-        // the matching pair again, then tamper with the state's metadata
-        try policyAtStep2.write(to: URL(fileURLWithPath: run.lastPolicyPath))
-        #expect(resumeError() == nil, "the restored pair resumes")
+        let stale = "\(dir)/run/.state.safetensors.tmp-99999"
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: stale))
+        do {
+            let resumed = try RLSession(run: try RLRun.open("\(dir)/run"))
+            #expect(resumed.trainer.step == 2)
+            #expect(resumed.trainer.policy.model.store.values.flat.toArray() == weightsAtStep2,
+                    "resumed weights are the state's (step 2), not policy-last's (step 1)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: stale), "a killed writer's temporary file is removed on resume")
         let (tensors, meta) = try SafeTensors.read(run.statePath)
         let names = tensors.keys.sorted()
-        func writeState(_ change: (inout [String: String]) -> Void, dropAdam: Bool = false) throws {
+        func writeState(_ change: (inout [String: String]) -> Void, dropAdam: Bool = false, drop: String? = nil,
+                        poison: String? = nil) throws {
             var m = meta
             change(&m)
-            let kept = names.filter { !dropAdam || !$0.hasPrefix("adam.") }
-            try writeTensors(names: kept, shapes: kept.map { tensors[$0]!.shape }, values: kept.map { tensors[$0]!.values },
-                             metadata: m, to: run.statePath)
+            let kept = names.filter { (!dropAdam || !$0.hasPrefix("adam.")) && $0 != drop }
+            let values = kept.map { name in name == poison ? [Float.nan] + tensors[name]!.values.dropFirst() : tensors[name]!.values }
+            try writeTensors(names: kept, shapes: kept.map { tensors[$0]!.shape }, values: values, metadata: m, to: run.statePath)
         }
         let cases: [(String, (inout [String: String]) -> Void, Bool)] = [
             ("step -5 is outside", { $0["step"] = "-5" }, false),
@@ -173,6 +179,11 @@ struct CommandTests {
             let e = resumeError()
             #expect(e?.contains(needle) == true, "expected '\(needle)', got \(e ?? "no error")")
         }
+        try writeState({ _ in }, poison: "policy")
+        #expect(resumeError()?.contains("policy weights are not finite") == true, "\(resumeError() ?? "no error")")
+        // a state from before the weights were part of it needs the policy-last of its own step
+        try writeState({ _ in }, drop: "policy")
+        #expect(resumeError()?.contains("is from step 1, state.safetensors from step 2") == true, "\(resumeError() ?? "no error")")
     }
 
     @Test("--max-items beyond what the simulator reads is refused with the limit named, by eval and by train")
@@ -185,6 +196,18 @@ struct CommandTests {
         var s = RLSettings()
         s.maxItems = 30
         #expect(throws: DataError.self) { _ = try RLRun.create("\(dir)/run", config: .init(inputs: inputs, settings: s)).train() }
+        // the run that could not start left nothing behind: the same directory takes a good run
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/run"), "a run that never started is removed again")
+        let e2 = Self.message(["train", "--run", "\(dir)/run2", "--tasks", inputs.tasks, "--simulator", inputs.simulator,
+                               "--policy", inputs.policy, "--max-items", "30"])
+        #expect(e2 != nil && !FileManager.default.fileExists(atPath: "\(dir)/run2"), "\(e2 ?? "no error")")
+        let kept = "\(dir)/made-by-user"
+        try FileManager.default.createDirectory(atPath: kept, withIntermediateDirectories: true)
+        #expect(throws: DataError.self) { _ = try RLRun.create(kept, config: .init(inputs: inputs, settings: s)).train() }
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: kept)) == [], "a directory the user made stays, empty")
+        s.maxItems = 3
+        s.steps = 1
+        #expect(Self.error { _ = try RLRun.create("\(dir)/run", config: .init(inputs: inputs, settings: s)) } == nil)
     }
 
     @Test("a diverging run stops with the step named, and every checkpoint on disk stays finite")

@@ -27,7 +27,7 @@
 #                selected on validation and of its last one (NAME-last);
 #                tools/experiments/summarise.py makes the tables with paired
 #                bootstrap intervals
-# ABLATIONS=0 skips the single-seed estimators and Figure 2.
+# ABLATIONS=0 skips the single-seed estimators, Figure 2 and the T = 0.5 runs.
 # Threads: each job runs on one core; JOBS jobs run at once (default 2). Every
 # RL run has STEPS steps or MINUTES minutes (default 14), whichever ends first.
 set -euo pipefail
@@ -81,12 +81,12 @@ rl() {
   grep -q "best validation" "$dir.log" 2>/dev/null && return 0  # finished (all steps, or its time limit)
   rm -rf "$dir"
   job "$dir.log" $P train --run "$dir" --tasks "$T" --simulator "$SIM" --policy "$OUT/pretrain-s$seed/policy-sft.safetensors" \
-      --steps "$STEPS" --prompts-per-step "$PROMPTS" --evaluate-every 100 --time-limit "$MINUTES" --seed $((2024 + seed)) --threads 1 "${WORLD[@]}" "$@"
+      --steps "$STEPS" --prompts-per-step "$PROMPTS" --evaluate-every 50 --time-limit "$MINUTES" --seed $((2024 + seed)) --threads 1 "${WORLD[@]}" "$@"
 }
 for s in 1 2 3; do
   rl "prorl-s$s" $s --algo prorl
   rl "reference-s$s" $s --algo prorl --preset reference
-  rl "prorl-t0.5-s$s" $s --algo prorl --temperature 0.5
+  if [ "$ABLATIONS" = 1 ]; then rl "prorl-t0.5-s$s" $s --algo prorl --temperature 0.5; fi
 done
 if [ "$ABLATIONS" = 1 ]; then
   # at T = 0.5, beside prorl-t0.5 (the default when they were measured)
@@ -102,6 +102,7 @@ policies=()
 for s in 1 2 3; do
   policies+=(--policy "pretrained-s$s=$OUT/pretrain-s$s/policy-sft.safetensors")
   for name in prorl reference prorl-t0.5; do
+    [ -f "$OUT/$name-s$s/policy.safetensors" ] || continue
     policies+=(--policy "$name-s$s=$OUT/$name-s$s/policy.safetensors" --policy "$name-last-s$s=$OUT/$name-s$s/policy-last.safetensors")
   done
 done
@@ -119,11 +120,11 @@ for split in validation test; do  # checkpoints were selected on validation; tes
 done
 wait_all
 # the paper's Figure 2: REINFORCE on each reward component alone, next to ProRL
-runs=(--run "prorl=$OUT/prorl-s1" --run "prorl-t0.5=$OUT/prorl-t0.5-s1" --run "reference=$OUT/reference-s1")
+runs=(--run "prorl=$OUT/prorl-s1" --run "reference=$OUT/reference-s1")
 if [ "$ABLATIONS" = 1 ]; then
   $P report --run "prorl-t0.5=$OUT/prorl-t0.5-s1" --run "reinforce-ctr=$OUT/reinforce-ctr-s1" --run "reinforce-ioi=$OUT/reinforce-ioi-s1" \
       --run "reinforce-ior=$OUT/reinforce-ior-s1" --title "REINFORCE on one reward component, and ProRL" --out "$OUT/figure2" >/dev/null
-  runs+=(--run "reinforce=$OUT/reinforce-s1" --run "grpo=$OUT/grpo-s1" --run "prorl-no-centering=$OUT/prorl-no-centering-s1"
+  runs+=(--run "prorl-t0.5=$OUT/prorl-t0.5-s1" --run "reinforce=$OUT/reinforce-s1" --run "grpo=$OUT/grpo-s1" --run "prorl-no-centering=$OUT/prorl-no-centering-s1"
          --run "prorl-no-psae=$OUT/prorl-no-psae-s1")
 fi
 $P report "${runs[@]}" --title "Training curves, seed 1" --out "$OUT/curves" >/dev/null

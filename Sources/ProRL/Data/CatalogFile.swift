@@ -28,9 +28,14 @@ extension ItemCatalog: Codable {
 
     /// Writes the catalogue as JSON (atomically).
     public func write(to path: String) throws {
+        try AtomicFile.write(try encoded(), to: path)
+    }
+
+    /// The bytes ``write(to:)`` writes.
+    public func encoded() throws -> Data {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
-        try AtomicFile.write(try e.encode(self), to: path)
+        return try e.encode(self)
     }
 
     /// Reads a catalogue written by ``write(to:)``.

@@ -23,6 +23,11 @@ public struct ProactiveTask: Sendable, Equatable, Hashable {
 /// The official validation files are one JSON array with `user`; the test
 /// files carry `target` and no `user`; the engine writes JSON lines.
 public enum TaskFile {
+    /// What a task directory written by `prorl data` holds (and may be
+    /// replaced as a unit).
+    public static let setNames: Set<String> = ["train.jsonl", "validation.jsonl", "test.jsonl", "stats.json", "catalog.json",
+                                               "tokenizer.json"]
+
     /// Reads tasks from a JSON array (official layout) or JSON lines,
     /// resolving raw ids through `catalog`. Every item must be catalogued.
     public static func read(_ path: String, catalog: ItemCatalog) throws -> [ProactiveTask] {
@@ -57,9 +62,14 @@ public enum TaskFile {
 
     /// Writes tasks as JSON lines (atomically).
     public static func write(_ tasks: [ProactiveTask], catalog: ItemCatalog, to path: String) throws {
+        try AtomicFile.write(text(tasks, catalog: catalog), to: path)
+    }
+
+    /// The JSON lines of `tasks`.
+    public static func text(_ tasks: [ProactiveTask], catalog: ItemCatalog) -> String {
         var out = ""
         for t in tasks { out += line(t, catalog: catalog) + "\n" }
-        try AtomicFile.write(out, to: path)
+        return out
     }
 
     /// One task as a JSON line in the ProRL schema.

@@ -91,3 +91,51 @@ public enum AtomicFile {
         try write(Data(text.utf8), to: path)
     }
 }
+
+/// Writes a set of files that belong together (a task directory's splits)
+/// as one unit: they are written into a staging directory beside the
+/// target, which then replaces it, so a reader sees the old set or the new
+/// one, never a mix (a kill between the two renames leaves the target
+/// missing and both sets intact beside it).
+public enum AtomicDirectory {
+    /// Writes `files` (name → bytes) as the directory `path`. An existing
+    /// `path` is replaced only when everything in it is one of `replaceable`
+    /// (the names this kind of set may hold); otherwise nothing is written.
+    public static func write(_ files: [(name: String, data: Data)], to path: String, replaceable: Set<String>) throws {
+        let fm = FileManager.default
+        let target = URL(fileURLWithPath: path).standardizedFileURL
+        let pid = ProcessInfo.processInfo.processIdentifier
+        let parent = target.deletingLastPathComponent(), name = target.lastPathComponent
+        let stage = parent.appendingPathComponent(".\(name).tmp-\(pid)"), old = parent.appendingPathComponent(".\(name).old-\(pid)")
+        var isDirectory: ObjCBool = false
+        let exists = fm.fileExists(atPath: target.path, isDirectory: &isDirectory)
+        if exists {
+            guard isDirectory.boolValue else { throw DataError(file: path, "exists and is not a directory") }
+            let foreign = ((try? fm.contentsOfDirectory(atPath: target.path)) ?? []).filter { !replaceable.contains($0) }.sorted()
+            guard foreign.isEmpty else {
+                throw DataError(file: path, "holds other files than a task set (\(foreign.prefix(3).joined(separator: ", "))); "
+                                + "choose a new or empty directory")
+            }
+        }
+        do {
+            try? fm.removeItem(at: stage)
+            try fm.createDirectory(at: stage, withIntermediateDirectories: true)
+            for f in files { try f.data.write(to: stage.appendingPathComponent(f.name)) }
+        } catch {
+            try? fm.removeItem(at: stage)
+            throw DataError(file: path, "cannot be written: \(error.localizedDescription)")
+        }
+        if exists && rename(target.path, old.path) != 0 {
+            let message = String(cString: strerror(errno))
+            try? fm.removeItem(at: stage)
+            throw DataError(file: path, "cannot be replaced: \(message)")
+        }
+        guard rename(stage.path, target.path) == 0 else {
+            let message = String(cString: strerror(errno))
+            if exists { _ = rename(old.path, target.path) }
+            try? fm.removeItem(at: stage)
+            throw DataError(file: path, "cannot be written: \(message)")
+        }
+        if exists { try? fm.removeItem(at: old) }
+    }
+}

@@ -48,9 +48,38 @@ public final class RLRun {
     public var lastPolicyPath: String { "\(directory)/policy-last.safetensors" }
     public var statePath: String { "\(directory)/state.safetensors" }
 
+    /// Whether ``create(_:config:)`` made this run in this process (and
+    /// nothing of it has trained yet): then a session that cannot start
+    /// takes the run's files away again, so the directory is not blocked.
+    private var fresh = false
+    /// Whether ``create(_:config:)`` also made the directory itself.
+    private var madeDirectory = false
+
     private init(directory: String, config: Config) {
         self.directory = directory
         self.config = config
+    }
+
+    /// Opens a training session; when a run made by ``create(_:config:)``
+    /// cannot start (a missing input, tasks the simulator cannot score…),
+    /// removes what creating it wrote before passing the error on.
+    public func session() throws -> RLSession {
+        do {
+            let session = try RLSession(run: self)
+            fresh = false
+            return session
+        } catch {
+            if fresh && !FileManager.default.fileExists(atPath: statePath) {
+                let fm = FileManager.default
+                for path in [configPath, metricsPath, validationPath, bestPolicyPath, "\(directory)/.lock"] {
+                    try? fm.removeItem(atPath: path)
+                }
+                if madeDirectory, (try? fm.contentsOfDirectory(atPath: directory))?.isEmpty == true {
+                    try? fm.removeItem(atPath: directory)
+                }
+            }
+            throw error
+        }
     }
 
     /// Starts a run in a new (or empty) directory and saves its config
@@ -71,6 +100,8 @@ public final class RLRun {
             throw DataError(file: directory, "already holds a run (use --resume to continue it, or another directory)")
         }
         let run = RLRun(directory: directory, config: config)
+        run.fresh = true
+        run.madeDirectory = !fm.fileExists(atPath: directory)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(try encoder.encode(config), to: run.configPath)
@@ -113,7 +144,7 @@ public final class RLRun {
     /// the step that passes it: the policy then is validated (it is a
     /// candidate like any other) and checkpointed, and `--resume` continues.
     public func train(timeLimit: Double? = nil, progress: (Progress) -> Void = { _ in }) throws -> MethodResult? {
-        let session = try RLSession(run: self)
+        let session = try session()
         let start = Date()
         var validatedLast = false
         while !session.finished {
@@ -189,20 +220,27 @@ public final class RLSession {
         let (train, _) = evaluator.scorable(try TaskFile.read("\(inputs.tasks)/train.jsonl", catalog: catalog))
         (validation, _) = evaluator.scorable(try TaskFile.read("\(inputs.tasks)/validation.jsonl", catalog: catalog))
         guard !train.isEmpty else { throw DataError(file: inputs.tasks, "no training task is known to the simulator") }
+        RLSession.removeStaleTemporaries(in: run.directory)
         let resuming = FileManager.default.fileExists(atPath: run.statePath)
         // the trained policy is its own copy; `pretrained` stays frozen
-        let policy = try Policy.load(resuming ? run.lastPolicyPath : inputs.policy)
+        let policy = try Policy.load(inputs.policy)
         trainer = try RLTrainer(policy: policy, reference: pretrained.model, simulator: simulator, catalog: catalog,
                                 train: train, settings: s)
-        if resuming {
-            try trainer.restoreState(run.statePath)
-            // the policy and the state are written one after the other: refuse a pair from two steps
+        if resuming, try !trainer.restoreState(run.statePath) {
+            // a state from before the weights were part of it: the policy is the other file of the pair
             let policyStep = try SafeTensors.metadata(run.lastPolicyPath)["rl_step"].flatMap(Int.init)
             guard policyStep == trainer.step else {
                 throw DataError(file: run.lastPolicyPath, "is from step \(policyStep.map(String.init) ?? "?"), "
                                 + "state.safetensors from step \(trainer.step): the run stopped between the two writes; "
                                 + "restore a matching pair or start again")
             }
+            let last = try Policy.load(run.lastPolicyPath)
+            guard last.model.config == policy.model.config else {
+                throw DataError(file: run.lastPolicyPath, "has another architecture than the run's policy")
+            }
+            policy.model.store.copyValues(from: last.model.store)
+        }
+        if resuming {
             for line in (try? String(contentsOfFile: run.validationPath, encoding: .utf8))?.split(separator: "\n") ?? [] {
                 guard let step = JSONLinesWriter.step(of: String(line)), step <= trainer.step,
                       let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
@@ -217,6 +255,15 @@ public final class RLSession {
         validations = try JSONLinesWriter(path: run.validationPath, keeping: keep)
         // the starting policy is a candidate too: RL must beat it to be kept
         if done == 0 && s.evaluateEvery > 0 { initialValidation = try validate()?.0 }
+    }
+
+    /// Removes the temporary files (`.NAME.tmp-PID`) a killed writer left in
+    /// `directory`. Only called under the run's lock, so no live writer owns them.
+    static func removeStaleTemporaries(in directory: String) {
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: directory)) ?? [] where name.hasPrefix(".") && name.contains(".tmp-") {
+            try? fm.removeItem(atPath: "\(directory)/\(name)")
+        }
     }
 
     /// The validation of the starting policy (step 0), when there was one.

@@ -363,12 +363,17 @@ public final class RLTrainer {
 
     // MARK: Resuming
 
-    /// Saves what a resumed run needs: the policy (as a policy checkpoint)
-    /// and the optimiser state, centering statistics and step.
+    /// Saves what a resumed run needs as ONE file, `statePath` (renamed into
+    /// place, so a kill leaves the old state or the new, never a mix): the
+    /// policy weights, the optimiser state, centering statistics and step.
+    /// `policyPath` gets the same policy as a policy checkpoint first (what
+    /// `eval` and `generate` read; resume does not).
     public func saveState(policyPath: String, statePath: String) throws {
         try policy.save(to: policyPath, extra: ["rl_step": String(step)])
-        var tensors: [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)] = []
         let store = policy.model.store
+        var tensors: [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)] = [
+            ("policy", [store.count], UnsafeBufferPointer(start: store.values.base, count: store.count))
+        ]
         let opt = store.optimizerState
         if let opt {
             tensors.append(("adam.m", [opt.m.count], UnsafeBufferPointer(start: opt.m.base, count: opt.m.count)))
@@ -382,9 +387,11 @@ public final class RLTrainer {
         try SafeTensors.write(tensors, metadata: meta, to: statePath)
     }
 
-    /// Restores a state written by ``saveState(policyPath:statePath:)``
-    /// (the policy weights are loaded by the caller from `policyPath`).
-    public func restoreState(_ path: String) throws {
+    /// Restores a state written by ``saveState(policyPath:statePath:)``.
+    /// Returns false when the state holds no policy weights (written before
+    /// they were part of it): the caller then loads them from `policyPath`.
+    @discardableResult
+    public func restoreState(_ path: String) throws -> Bool {
         let (tensors, meta) = try SafeTensors.read(path)
         guard meta["format"] == "prorl-rl-state", let s = meta["step"].flatMap(Int.init),
               let adamStep = meta["adam_step"].flatMap(Int.init), let c = meta["centering"] else {
@@ -427,7 +434,18 @@ public final class RLTrainer {
         default:
             throw DataError(file: path, "adam_step \(adamStep) but the optimiser tensors adam.m and adam.v are not both there")
         }
+        var weights = false
+        if let w = tensors["policy"] {
+            let store = policy.model.store
+            guard w.values.count == store.count else {
+                throw DataError(file: path, "policy weights have \(w.values.count) values, the policy \(store.count)")
+            }
+            guard w.values.allSatisfy(\.isFinite) else { throw DataError(file: path, "policy weights are not finite") }
+            w.values.withUnsafeBufferPointer { store.values.base.update(from: $0.baseAddress!, count: store.count) }
+            weights = true
+        }
         centering = restored
         step = s
+        return weights
     }
 }

@@ -3,13 +3,18 @@ import Foundation
 /// The figures of a report: training curves of one or several runs
 /// (overlaid — the length-shortcut figure), and the steps of one path.
 public enum Figures {
-    /// The numeric fields of each line of a run's metrics.jsonl.
+    /// The numeric fields of each line of a run's metrics.jsonl. A last line
+    /// without its newline that is not JSON (an append a killed writer did
+    /// not finish) is skipped; any other malformed line is an error.
     public static func readMetrics(_ path: String) throws -> [[String: Double]] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw DataError(file: path, "no such file") }
+        let file = try TextFile(path: path)
+        let complete = (FileManager.default.contents(atPath: path)?.last).map { $0 == 0x0A } ?? true
         var rows: [[String: Double]] = []
-        for (n, line) in text.split(separator: "\n").enumerated() where !line.isEmpty {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
-                throw DataError(file: path, line: n + 1, "is not a JSON object")
+        for (k, line) in file.lines.enumerated() where !line.text.isEmpty {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.text.utf8)) as? [String: Any] else {
+                // a last line without its newline is an append a killed writer did not finish: skip it
+                if k == file.lines.count - 1 && !complete { break }
+                throw DataError(file: path, line: line.number, "is not a JSON object")
             }
             rows.append(object.compactMapValues { ($0 as? NSNumber)?.doubleValue })
         }
