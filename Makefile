@@ -34,7 +34,7 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined
 export PRORL_OPENMP := 1
 
 .PHONY: all deps lib install test test-kernels test-kernels-asan test-kernels-serial test-swift \
-        test-capi build-plain bench bench-kernels bench-engine demo clean
+        test-capi test-fuzz build-plain bench bench-kernels bench-engine demo clean
 
 all: lib
 	$(SWIFT) build -c release
@@ -94,7 +94,7 @@ $(BUILD)/include/prorl_kernels.h: CKernels/include/prorl_kernels.h
 
 # ---- tests --------------------------------------------------------------
 
-test: test-kernels test-kernels-asan test-kernels-serial test-swift test-capi build-plain
+test: test-kernels test-kernels-asan test-kernels-serial test-swift test-capi test-fuzz build-plain
 	@echo "all tests passed"
 
 # C-only: the test program links the static library and nothing else.
@@ -152,6 +152,16 @@ test-capi: $(BUILD)/capi_tests $(BUILD)/guide
 	  grep -q '3 paths toward' $(CAPI_RUN)/guide.out && grep -q 'step 1 ' $(CAPI_RUN)/guide.out \
 	  || { echo "the example's output is not what it should be"; exit 1; }
 	@$(BUILD)/guide /nonexistent 1 2 2>&1 | grep -q 'PRORL_ERR_NOT_FOUND' || { echo "the example should report a missing run"; exit 1; }
+
+# The hostile-input corpus (tools/fuzz/fuzz.py): malformed files of every
+# format and out-of-range flags of every subcommand, run through the real
+# binary against the run test-capi made; no crash, no hang, a one-line error
+# naming the file or flag, nothing left behind. Then kill -9 a training run
+# at random moments and resume it: the result must equal the uninterrupted run.
+test-fuzz: test-capi
+	rm -rf $(CAPI_RUN)/fuzz
+	python3 tools/fuzz/fuzz.py .build/release/prorl $(CAPI_RUN)/demo $(CAPI_RUN)/fuzz
+	python3 tools/fuzz/kill_resume.py .build/release/prorl $(CAPI_RUN)/demo/prorl $(CAPI_RUN)/kill
 
 # The package must also build as a plain dependency would: no OpenMP, no
 # unsafe flags.

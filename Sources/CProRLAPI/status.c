@@ -27,6 +27,8 @@ const char *prorl_status_name(prorl_status status) {
     case PRORL_ERR_UNKNOWN_ITEM: return "PRORL_ERR_UNKNOWN_ITEM";
     case PRORL_ERR_BUFFER_TOO_SMALL: return "PRORL_ERR_BUFFER_TOO_SMALL";
     case PRORL_ERR_INTERNAL: return "PRORL_ERR_INTERNAL";
+    case PRORL_ERR_BUSY: return "PRORL_ERR_BUSY";
+    case PRORL_ERR_DIVERGED: return "PRORL_ERR_DIVERGED";
     }
     return "PRORL_ERR_UNKNOWN_STATUS";
 }

@@ -9,13 +9,27 @@ import ProRL
 
 // MARK: Errors
 
-/// A failure with its C status.
+/// A failure of a call's arguments, of the engine's own kinds.
 struct APIError: Error {
-    let status: prorl_status
+    let kind: DataError.Kind
     let message: String
-    init(_ status: prorl_status, _ message: String) {
-        self.status = status
+    init(_ kind: DataError.Kind, _ message: String) {
+        self.kind = kind
         self.message = message
+    }
+}
+
+/// The C status of each kind of error: one status per kind, and back.
+func status(of kind: DataError.Kind) -> prorl_status {
+    switch kind {
+    case .invalidArgument: return PRORL_ERR_INVALID_ARGUMENT
+    case .notFound: return PRORL_ERR_NOT_FOUND
+    case .badFile: return PRORL_ERR_BAD_FILE
+    case .incompatible: return PRORL_ERR_INCOMPATIBLE
+    case .unknownItem: return PRORL_ERR_UNKNOWN_ITEM
+    case .bufferTooSmall: return PRORL_ERR_BUFFER_TOO_SMALL
+    case .busy: return PRORL_ERR_BUSY
+    case .diverged: return PRORL_ERR_DIVERGED
     }
 }
 
@@ -27,10 +41,10 @@ func guarded(_ body: () throws -> Void) -> prorl_status {
         return PRORL_OK
     } catch let e as APIError {
         prorl_set_last_error(e.message)
-        return e.status
+        return status(of: e.kind)
     } catch let e as DataError {
         prorl_set_last_error(e.description)
-        return PRORL_ERR_BAD_FILE
+        return status(of: e.kind)
     } catch {
         prorl_set_last_error("\(error)")
         return PRORL_ERR_INTERNAL
@@ -38,24 +52,24 @@ func guarded(_ body: () throws -> Void) -> prorl_status {
 }
 
 func string(_ p: UnsafePointer<CChar>?, _ what: String) throws -> String {
-    guard let p else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "\(what) is NULL") }
+    guard let p else { throw APIError(.invalidArgument, "\(what) is NULL") }
     return String(cString: p)
 }
 
 func existing(_ path: String, _ what: String) throws -> String {
-    guard FileManager.default.fileExists(atPath: path) else { throw APIError(PRORL_ERR_NOT_FOUND, "\(what) \(path): no such file") }
+    guard FileManager.default.fileExists(atPath: path) else { throw APIError(.notFound, "\(what) \(path): no such file") }
     return path
 }
 
 func checked<T>(_ handle: OpaquePointer?, _ what: String, as: T.Type) throws -> T where T: AnyObject {
-    guard let handle else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "\(what) is NULL") }
+    guard let handle else { throw APIError(.invalidArgument, "\(what) is NULL") }
     return Unmanaged<T>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
 }
 
 func threadCount(_ params: UnsafePointer<prorl_model_params>?) throws -> Int {
     guard let params else { return 0 }
     guard params.pointee.struct_size >= MemoryLayout<prorl_model_params>.size else {
-        throw APIError(PRORL_ERR_INVALID_ARGUMENT, "params.struct_size \(params.pointee.struct_size): fill params with prorl_model_default_params()")
+        throw APIError(.invalidArgument, "params.struct_size \(params.pointee.struct_size): fill params with prorl_model_default_params()")
     }
     return try threadCount(params.pointee.n_threads)
 }
@@ -76,22 +90,22 @@ final class Model {
     init(policyPath: String, simulatorPath: String, catalogPath: String?, threads: Int) throws {
         let policy: Policy, simulator: Simulator
         do { policy = try Policy.load(try existing(policyPath, "policy")) } catch let e as DataError {
-            throw APIError(PRORL_ERR_BAD_FILE, e.description)
+            throw APIError(.badFile, e.description)
         }
         do { simulator = try Simulator.load(try existing(simulatorPath, "simulator")) } catch let e as DataError {
-            throw APIError(PRORL_ERR_BAD_FILE, e.description)
+            throw APIError(.badFile, e.description)
         }
         var catalog = ItemCatalog()
         if let catalogPath {
             catalog = try ItemCatalog.read(try existing(catalogPath, "catalogue"))
             guard catalog.rawIDs == policy.itemIDs else {
-                throw APIError(PRORL_ERR_INCOMPATIBLE, "catalogue \(catalogPath) and policy \(policyPath) name different items")
+                throw APIError(.incompatible, "catalogue \(catalogPath) and policy \(policyPath) name different items")
             }
         } else {
             for id in policy.itemIDs.dropFirst() { catalog.add(id) }
         }
         guard simulator.rows(for: catalog).dropFirst().contains(where: { $0 != nil }) else {
-            throw APIError(PRORL_ERR_INCOMPATIBLE, "simulator \(simulatorPath) knows none of the policy's items")
+            throw APIError(.incompatible, "simulator \(simulatorPath) knows none of the policy's items")
         }
         self.policy = policy
         self.simulator = simulator
@@ -107,7 +121,7 @@ final class Model {
 
     func dense(_ p: UnsafePointer<CChar>?, _ what: String) throws -> Int32 {
         let raw = try string(p, what)
-        guard let d = catalog.dense(raw) else { throw APIError(PRORL_ERR_UNKNOWN_ITEM, "\(what): unknown item id '\(raw)'") }
+        guard let d = catalog.dense(raw) else { throw APIError(.unknownItem, "\(what): unknown item id '\(raw)'") }
         return d
     }
 
@@ -117,9 +131,9 @@ final class Model {
 
     func items(_ list: UnsafePointer<UnsafePointer<CChar>?>?, _ n: Int, _ what: String) throws -> [Int32] {
         guard (0...Model.maxItems).contains(n) else {
-            throw APIError(PRORL_ERR_INVALID_ARGUMENT, "n_\(what) \(UInt(bitPattern: n)): at most \(Model.maxItems) items")
+            throw APIError(.invalidArgument, "n_\(what) \(UInt(bitPattern: n)): at most \(Model.maxItems) items")
         }
-        guard n == 0 || list != nil else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "\(what) is NULL with \(n) items") }
+        guard n == 0 || list != nil else { throw APIError(.invalidArgument, "\(what) is NULL with \(n) items") }
         return try (0..<n).map { try dense(list![$0], "\(what)[\($0)]") }
     }
 
@@ -137,7 +151,7 @@ final class Model {
 
 /// A kernel thread count from a caller: 0 (one per core) … 1024.
 func threadCount(_ n: Int32) throws -> Int {
-    guard (0...1024).contains(n) else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "n_threads must be in 0...1024, found \(n)") }
+    guard (0...1024).contains(n) else { throw APIError(.invalidArgument, "n_threads must be in 0...1024, found \(n)") }
     return Int(n)
 }
 
@@ -160,7 +174,7 @@ func storeHandle<T: AnyObject>(_ object: T, _ out: UnsafeMutablePointer<OpaquePo
 public func capiModelLoad(_ policy: UnsafePointer<CChar>?, _ simulator: UnsafePointer<CChar>?, _ catalog: UnsafePointer<CChar>?,
                           _ params: UnsafePointer<prorl_model_params>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> prorl_status {
     guarded {
-        guard let out else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "out is NULL") }
+        guard let out else { throw APIError(.invalidArgument, "out is NULL") }
         out.pointee = nil
         let model = try Model(policyPath: try string(policy, "policy_path"), simulatorPath: try string(simulator, "simulator_path"),
                               catalogPath: catalog.map { String(cString: $0) }, threads: try threadCount(params))
@@ -172,15 +186,11 @@ public func capiModelLoad(_ policy: UnsafePointer<CChar>?, _ simulator: UnsafePo
 public func capiModelLoadRun(_ dir: UnsafePointer<CChar>?, _ params: UnsafePointer<prorl_model_params>?,
                              _ out: UnsafeMutablePointer<OpaquePointer?>?) -> prorl_status {
     guarded {
-        guard let out else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "out is NULL") }
+        guard let out else { throw APIError(.invalidArgument, "out is NULL") }
         out.pointee = nil
         let path = try string(dir, "run_dir")
         _ = try existing(path, "run directory")
-        let run: RLRun
-        do { run = try RLRun.open(path) } catch let e as DataError {
-            throw APIError(FileManager.default.fileExists(atPath: "\(path)/config.json") ? PRORL_ERR_BAD_FILE : PRORL_ERR_NOT_FOUND,
-                           e.description)
-        }
+        let run = try RLRun.open(path)
         let catalog = "\(run.config.inputs.tasks)/catalog.json"
         let model = try Model(policyPath: run.bestPolicyPath, simulatorPath: run.config.inputs.simulator,
                               catalogPath: FileManager.default.fileExists(atPath: catalog) ? catalog : nil,
@@ -207,7 +217,7 @@ public func capiModelSetThreads(_ model: OpaquePointer?, _ n: Int32) -> prorl_st
 public func capiModelItemCount(_ model: OpaquePointer?, _ count: UnsafeMutablePointer<Int>?) -> prorl_status {
     guarded {
         let m = try checked(model, "model", as: Model.self)
-        guard let count else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "count is NULL") }
+        guard let count else { throw APIError(.invalidArgument, "count is NULL") }
         count.pointee = m.catalog.itemCount
     }
 }
@@ -216,9 +226,9 @@ public func capiModelItemCount(_ model: OpaquePointer?, _ count: UnsafeMutablePo
 public func capiModelItemID(_ model: OpaquePointer?, _ index: Int, _ out: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> prorl_status {
     guarded {
         let m = try checked(model, "model", as: Model.self)
-        guard let out else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "item_id is NULL") }
+        guard let out else { throw APIError(.invalidArgument, "item_id is NULL") }
         guard index >= 0, index < m.catalog.itemCount else {
-            throw APIError(PRORL_ERR_INVALID_ARGUMENT, "index \(UInt(bitPattern: index)) outside 0..<\(m.catalog.itemCount)")
+            throw APIError(.invalidArgument, "index \(UInt(bitPattern: index)) outside 0..<\(m.catalog.itemCount)")
         }
         out.pointee = m.id(Int32(index + 1))
     }
@@ -229,7 +239,7 @@ public func capiModelItemTitle(_ model: OpaquePointer?, _ item: UnsafePointer<CC
                                _ out: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> prorl_status {
     guarded {
         let m = try checked(model, "model", as: Model.self)
-        guard let out else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "title is NULL") }
+        guard let out else { throw APIError(.invalidArgument, "title is NULL") }
         out.pointee = m.title(try m.dense(item, "item_id"))
     }
 }
@@ -241,7 +251,7 @@ public func capiGenerateDefaultParams(_ params: UnsafeMutablePointer<prorl_gener
     guard let params else { return }
     params.pointee = prorl_generate_params(struct_size: MemoryLayout<prorl_generate_params>.size, decoding: PRORL_DECODE_BEAM,
                                            n_paths: 3, max_items: 10, constrained: 1, temperature: 1, top_k: 0, top_p: 1,
-                                           seed: 7, no_repeats: 0)
+                                           seed: 7, no_repeats: 1)
 }
 
 @_cdecl("prorl_generate")
@@ -255,26 +265,30 @@ public func capiGenerate(_ model: OpaquePointer?, _ history: UnsafePointer<Unsaf
         var p = prorl_generate_params()
         capiGenerateDefaultParams(&p)
         if let params {
-            // callers built before `no_repeats` pass the shorter struct: they get its default
+            // callers built before `no_repeats` pass the shorter struct: they keep ABI 1.0's behaviour
             let full = MemoryLayout<prorl_generate_params>.size
             let first = MemoryLayout<prorl_generate_params>.offset(of: \.no_repeats)!
             let size = params.pointee.struct_size
             guard size == full || size == first else {
-                throw APIError(PRORL_ERR_INVALID_ARGUMENT, "params.struct_size \(size): fill params with prorl_generate_default_params()")
+                throw APIError(.invalidArgument, "params.struct_size \(size): fill params with prorl_generate_default_params()")
             }
             withUnsafeMutableBytes(of: &p) { dst in dst.copyMemory(from: UnsafeRawBufferPointer(start: params, count: size)) }
+            if size == first { p.no_repeats = 0 }  // what ABI 1.0 did: repeats allowed
             p.struct_size = full
         }
-        guard p.n_paths >= 1, p.n_paths <= 64 else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "n_paths must be in 1...64, found \(p.n_paths)") }
-        guard p.max_items >= 1, p.max_items <= 50 else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "max_items must be in 1...50, found \(p.max_items)") }
+        guard p.n_paths >= 1, p.n_paths <= 64 else { throw APIError(.invalidArgument, "n_paths must be in 1...64, found \(p.n_paths)") }
+        guard p.max_items >= 1, p.max_items <= 50 else { throw APIError(.invalidArgument, "max_items must be in 1...50, found \(p.max_items)") }
         guard p.decoding == PRORL_DECODE_BEAM || p.decoding == PRORL_DECODE_SAMPLE else {
-            throw APIError(PRORL_ERR_INVALID_ARGUMENT, "decoding must be PRORL_DECODE_BEAM or PRORL_DECODE_SAMPLE")
+            throw APIError(.invalidArgument, "decoding must be PRORL_DECODE_BEAM or PRORL_DECODE_SAMPLE")
         }
         guard p.temperature > 0, p.temperature.isFinite, p.top_k >= 0, p.top_p > 0, p.top_p <= 1 else {
-            throw APIError(PRORL_ERR_INVALID_ARGUMENT, "temperature > 0, top_k ≥ 0 and top_p in (0, 1] expected")
+            throw APIError(.invalidArgument, "temperature > 0, top_k ≥ 0 and top_p in (0, 1] expected")
         }
-        guard let pathLengths, let nPaths else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "path_lengths and n_paths must not be NULL") }
-        guard nHistory >= 1 else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "the history is empty") }
+        guard p.no_repeats == 0 || p.constrained != 0 else {
+            throw APIError(.invalidArgument, "no_repeats needs constrained (an unconstrained path may name no item to compare)")
+        }
+        guard let pathLengths, let nPaths else { throw APIError(.invalidArgument, "path_lengths and n_paths must not be NULL") }
+        guard nHistory >= 1 else { throw APIError(.invalidArgument, "the history is empty") }
         let hist = try m.items(history, nHistory, "history")
         let tgt = try m.dense(target, "target")
         Kernels.threads = m.threads
@@ -302,9 +316,9 @@ public func capiGenerate(_ model: OpaquePointer?, _ history: UnsafePointer<Unsaf
             pathScores?[i] = p.decoding == PRORL_DECODE_BEAM ? decoded[i].score : decoded[i].logProb
         }
         guard needed <= itemsCapacity else {
-            throw APIError(PRORL_ERR_BUFFER_TOO_SMALL, "items_capacity \(itemsCapacity): the paths need \(needed) items")
+            throw APIError(.bufferTooSmall, "items_capacity \(itemsCapacity): the paths need \(needed) items")
         }
-        guard needed == 0 || items != nil else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "items is NULL") }
+        guard needed == 0 || items != nil else { throw APIError(.invalidArgument, "items is NULL") }
         var n = 0
         for path in paths {
             for item in path {
@@ -322,19 +336,19 @@ public func capiScorePath(_ model: OpaquePointer?, _ history: UnsafePointer<Unsa
                           _ total: UnsafeMutablePointer<prorl_path_score>?) -> prorl_status {
     guarded {
         let m = try checked(model, "model", as: Model.self)
-        guard nHistory >= 1 else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "the history is empty") }
+        guard nHistory >= 1 else { throw APIError(.invalidArgument, "the history is empty") }
         guard nPath >= 0, nPath <= m.simulator.model.maxLength - 1 else {
-            throw APIError(PRORL_ERR_INVALID_ARGUMENT, "a path of \(nPath) items is longer than the simulator reads")
+            throw APIError(.invalidArgument, "a path of \(nPath) items is longer than the simulator reads")
         }
         guard steps == nil || stepsCapacity >= nPath + 1 else {
-            throw APIError(PRORL_ERR_BUFFER_TOO_SMALL, "steps_capacity \(stepsCapacity): a path of \(nPath) items needs \(nPath + 1)")
+            throw APIError(.bufferTooSmall, "steps_capacity \(stepsCapacity): a path of \(nPath) items needs \(nPath + 1)")
         }
         let hist = try m.items(history, nHistory, "history"), items = try m.items(path, nPath, "path")
         let tgt = try m.dense(target, "target")
         let rows = m.simulator.rows(for: m.catalog)
         for (what, list) in [("history", hist), ("path", items), ("target", [tgt])] {
             for d in list where rows[Int(d)] == nil {
-                throw APIError(PRORL_ERR_UNKNOWN_ITEM, "\(what): the simulator does not know item '\(m.catalog.raw(d))'")
+                throw APIError(.unknownItem, "\(what): the simulator does not know item '\(m.catalog.raw(d))'")
             }
         }
         Kernels.threads = m.threads
@@ -365,7 +379,7 @@ final class Trainer {
 public func capiTrainerOpen(_ dir: UnsafePointer<CChar>?, _ params: UnsafePointer<prorl_model_params>?,
                             _ out: UnsafeMutablePointer<OpaquePointer?>?) -> prorl_status {
     guarded {
-        guard let out else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "out is NULL") }
+        guard let out else { throw APIError(.invalidArgument, "out is NULL") }
         out.pointee = nil
         let path = try string(dir, "run_dir")
         _ = try existing("\(path)/config.json", "run config")
@@ -380,9 +394,9 @@ public func capiTrainerOpen(_ dir: UnsafePointer<CChar>?, _ params: UnsafePointe
 public func capiTrainerStep(_ trainer: OpaquePointer?, _ n: Int32, _ last: UnsafeMutablePointer<prorl_train_stats>?) -> prorl_status {
     guarded {
         let t = try checked(trainer, "trainer", as: Trainer.self)
-        guard n >= 0 else { throw APIError(PRORL_ERR_INVALID_ARGUMENT, "n_steps must be ≥ 0, found \(n)") }
+        guard n >= 0 else { throw APIError(.invalidArgument, "n_steps must be ≥ 0, found \(n)") }
         if let last, last.pointee.struct_size < MemoryLayout<prorl_train_stats>.size {
-            throw APIError(PRORL_ERR_INVALID_ARGUMENT, "last.struct_size \(last.pointee.struct_size): set it to sizeof(prorl_train_stats)")
+            throw APIError(.invalidArgument, "last.struct_size \(last.pointee.struct_size): set it to sizeof(prorl_train_stats)")
         }
         Kernels.threads = t.threads
         try t.session.extend(by: Int(n))

@@ -53,17 +53,18 @@ struct EvalCommand: ParsableCommand {
     }
 
     func parsedBeams() throws -> [Int] {
-        let k = beams.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !k.isEmpty, k.allSatisfy({ ($0 ?? 0) >= 1 }) else {
-            throw ValidationError("--beams: expected positive integers separated by commas, found '\(beams)'")
+        let k = beams.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !k.isEmpty, k.allSatisfy({ (1...1024).contains($0 ?? 0) }) else {
+            throw ValidationError("--beams: expected integers in 1...1024 separated by commas, found '\(beams)'")
         }
         return k.map { $0! }
     }
 
-    /// NAME=PATH split at the first '=' (nil without one).
+    /// NAME=PATH split at the first '=' (nil without one, or with an empty
+    /// name or path).
     static func namePath(_ text: String) -> (name: String, path: String)? {
         let parts = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-        return parts.count == 2 ? (parts[0], parts[1]) : nil
+        return parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty ? (parts[0], parts[1]) : nil
     }
 
     /// The --evaluator pairs; names become file names (results-NAME.json).

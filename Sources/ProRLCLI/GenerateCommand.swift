@@ -32,12 +32,28 @@ struct GenerateCommand: ParsableCommand {
     func validate() throws {
         guard (history == nil) != (user == nil) else { throw ValidationError("give exactly one of --history and --user") }
         if user != nil && inter == nil { throw ValidationError("--user needs --inter") }
-        guard beams >= 1, maxItems >= 1, historyLength >= 1 else { throw ValidationError("--beams, --max-items and --history-length must be ≥ 1") }
+        guard (1...1024).contains(beams) else { throw ValidationError("--beams: expected 1...1024, found \(beams)") }
+        guard (1...1000).contains(maxItems) else { throw ValidationError("--max-items: expected 1...1000, found \(maxItems)") }
+        guard (1...4096).contains(historyLength) else { throw ValidationError("--history-length: expected 1...4096, found \(historyLength)") }
+    }
+
+    /// Comma-separated raw ids; an empty list or an empty id is an error.
+    static func ids(_ text: String, _ flag: String) throws -> [String] {
+        let ids = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !text.isEmpty, ids.allSatisfy({ !$0.isEmpty }) else {
+            throw ValidationError("\(flag): expected raw item ids separated by commas, found '\(text)'")
+        }
+        guard ids.count <= 4096 else { throw ValidationError("\(flag): at most 4096 items, found \(ids.count)") }
+        return ids
     }
 
     func run() throws {
         let pol = try Policy.load(policy)
         let sim = try Simulator.load(simulator)
+        guard maxItems < sim.model.maxLength else {
+            throw ValidationError("--max-items: the simulator reads \(sim.model.maxLength) items, so at most \(sim.model.maxLength - 1) "
+                                  + "fit after a history, found \(maxItems)")
+        }
         var cat: ItemCatalog
         if let catalog {
             cat = try ItemCatalog.read(catalog)
@@ -52,7 +68,7 @@ struct GenerateCommand: ParsableCommand {
         }
         let hist: [Int32]
         if let history {
-            hist = try history.split(separator: ",").map { try dense($0.trimmingCharacters(in: .whitespaces), "--history") }
+            hist = try Self.ids(history, "--history").map { try dense($0, "--history") }
         } else {
             let log = try RecBoleReader.readLog(inter: inter!, item: nil, order: .stable)
             guard let seq = log.users.first(where: { $0.user == user! }) else {
@@ -64,7 +80,7 @@ struct GenerateCommand: ParsableCommand {
         let tgt = try dense(target, "--target")
         var explained: [PathExplanation] = []
         if let path {
-            let items = try path.split(separator: ",").map { try dense($0.trimmingCharacters(in: .whitespaces), "--path") }
+            let items = try Self.ids(path, "--path").map { try dense($0, "--path") }
             explained = [try PathExplanation.explain(path: items, history: hist, target: tgt, policy: pol, simulator: sim, catalog: cat)]
         } else {
             var options = DecodingOptions()

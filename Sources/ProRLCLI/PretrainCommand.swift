@@ -34,9 +34,12 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Kernel threads (0: one per core; at most 1024).", transform: parseThreads) var threads = 0
 
     func validate() throws {
-        guard epochs >= 1 else { throw ValidationError("--epochs: expected ≥ 1, found \(epochs)") }
-        guard batchSize >= 1 else { throw ValidationError("--batch-size: expected ≥ 1, found \(batchSize)") }
-        guard lr > 0 else { throw ValidationError("--lr: expected > 0, found \(lr)") }
+        guard (1...1_000_000).contains(epochs) else { throw ValidationError("--epochs: expected 1...1000000, found \(epochs)") }
+        guard (1...65_536).contains(batchSize) else { throw ValidationError("--batch-size: expected 1...65536, found \(batchSize)") }
+        guard lr > 0, lr.isFinite else { throw ValidationError("--lr: expected a finite value > 0, found \(lr)") }
+        guard weightDecay >= 0, weightDecay.isFinite else {
+            throw ValidationError("--weight-decay: expected a finite value ≥ 0, found \(weightDecay)")
+        }
         guard (0..<1).contains(dropout) else { throw ValidationError("--dropout: expected a value in [0, 1), found \(dropout)") }
         guard ["loss", "ioi", "ior"].contains(select) else { throw ValidationError("--select: expected loss, ioi or ior, found '\(select)'") }
         if select != "loss" && simulator == nil { throw ValidationError("--select \(select) needs --simulator") }
@@ -96,7 +99,7 @@ func makeTokenizer(_ spec: String, catalog: ItemCatalog) throws -> ItemTokenizer
     }
     if spec.hasPrefix("tokenizer:") {
         let path = String(spec.dropFirst("tokenizer:".count))
-        guard let data = FileManager.default.contents(atPath: path) else { throw DataError(file: path, "no such file") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw DataError.unreadable(path) }
         do { return try JSONDecoder().decode(ItemTokenizer.self, from: data) } catch {
             throw DataError(file: path, "is not a tokenizer: \(error)")
         }

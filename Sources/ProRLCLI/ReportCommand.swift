@@ -20,7 +20,8 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Output directory.") var out: String
 
     func validate() throws {
-        for r in runs + figure where !r.contains("=") { throw ValidationError("expected NAME=PATH, found '\(r)'") }
+        for r in runs where EvalCommand.namePath(r) == nil { throw ValidationError("--run: expected NAME=DIRECTORY, found '\(r)'") }
+        for f in figure where EvalCommand.namePath(f) == nil { throw ValidationError("--figure: expected CAPTION=FILE, found '\(f)'") }
         guard !runs.isEmpty || !results.isEmpty else { throw ValidationError("give at least one --run or --results") }
     }
 
@@ -30,9 +31,10 @@ struct ReportCommand: ParsableCommand {
         print("wrote \(report)")
     }
 
+    /// NAME=PATH, already validated.
     static func pair(_ s: String) -> (String, String) {
-        let parts = s.split(separator: "=", maxSplits: 1)
-        return (String(parts[0]), String(parts[1]))
+        let p = EvalCommand.namePath(s) ?? (s, s)
+        return (p.name, p.path)
     }
 }
 
@@ -70,7 +72,7 @@ enum Report {
         for (caption, file) in figures {
             let name = (file as NSString).lastPathComponent
             if (file as NSString).standardizingPath != ("\(out)/\(name)" as NSString).standardizingPath {
-                guard let data = FileManager.default.contents(atPath: file) else { throw DataError(file: file, "no such file") }
+                guard let data = FileManager.default.contents(atPath: file) else { throw DataError.unreadable(file) }
                 try AtomicFile.write(data, to: "\(out)/\(name)")
             }
             md += "## \(caption)\n\n![\(caption)](\(name))\n\n"

@@ -67,9 +67,9 @@ struct SimulatorCommand: ParsableCommand {
         @Option(help: "Kernel threads (0: one per core; at most 1024).", transform: parseThreads) var threads = 0
 
         func validate() throws {
-            guard batchSize >= 1 else { throw ValidationError("--batch-size: expected ≥ 1, found \(batchSize)") }
-            guard epochs >= 1 else { throw ValidationError("--epochs: expected ≥ 1, found \(epochs)") }
-            guard lr > 0 else { throw ValidationError("--lr: expected > 0, found \(lr)") }
+            guard (1...65_536).contains(batchSize) else { throw ValidationError("--batch-size: expected 1...65536, found \(batchSize)") }
+            guard (1...1_000_000).contains(epochs) else { throw ValidationError("--epochs: expected 1...1000000, found \(epochs)") }
+            guard lr > 0, lr.isFinite else { throw ValidationError("--lr: expected a finite value > 0, found \(lr)") }
             _ = try model.create(items: 2, seed: seed)  // the architecture and its options, before reading the log
         }
 

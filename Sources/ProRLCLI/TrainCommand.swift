@@ -77,7 +77,7 @@ struct TrainCommand: ParsableCommand {
     func resolvedConfig() throws -> RLRun.Config {
         var cfg: RLRun.Config
         if let config {
-            guard let data = FileManager.default.contents(atPath: config) else { throw DataError(file: config, "no such file") }
+            guard let data = FileManager.default.contents(atPath: config) else { throw DataError.unreadable(config) }
             do { cfg = try JSONDecoder().decode(RLRun.Config.self, from: data) } catch {
                 throw DataError(file: config, "is not a train config (\"inputs\" and \"settings\" expected): \(error)")
             }
@@ -131,6 +131,9 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         Kernels.threads = threads
+        if let timeLimit, !(timeLimit > 0 && timeLimit.isFinite) {
+            throw ValidationError("--time-limit: expected a finite number of minutes > 0, found \(timeLimit)")
+        }
         let run = resume ? try RLRun.open(runDirectory) : try RLRun.create(runDirectory, config: try resolvedConfig())
         let s = run.config.settings
         print("\(resume ? "resuming" : "training") \(s.algorithm.rawValue) in \(run.directory): \(s.steps) steps of "
@@ -139,7 +142,6 @@ struct TrainCommand: ParsableCommand {
               + (s.allowRepeats ? "repeats allowed" : "no repeats"))
         fflush(nil)
         let bar = ProgressReporter(total: s.steps, label: s.algorithm.rawValue)
-        if let timeLimit, !(timeLimit > 0) { throw ValidationError("--time-limit: expected minutes > 0, found \(timeLimit)") }
         let best = try run.train(timeLimit: timeLimit.map { $0 * 60 }) { p in
             let l = p.log
             bar.update(l.step, status: String(format: "len %.2f  div %.2f  reward %.3f  kl %.4f",

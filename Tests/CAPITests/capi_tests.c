@@ -8,14 +8,26 @@
  *
  * RUN_DIR is an RL run (e.g. `prorl demo --quick`'s prorl/); SCRATCH_DIR
  * receives small bad files.
+ *
+ * First, in a forked child (before this process touches the library), every
+ * function is called with edge values — SIZE_MAX lengths and indices,
+ * NaN and infinite parameters, huge counts, NULLs — and must return a
+ * status; a signal or a hang (60 s) fails the test.
  */
+#define _POSIX_C_SOURCE 200809L
+#include <float.h>
+#include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <prorl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static int g_failures = 0, g_checks = 0;
 
@@ -44,12 +56,141 @@ static void write_file(const char *path, const char *text) {
     fclose(f);
 }
 
+#define EXPECT_REFUSED(call)                                                              \
+    do {                                                                                  \
+        prorl_status got_ = (call);                                                       \
+        EXPECT(got_ != PRORL_OK && strcmp(prorl_status_name(got_), "PRORL_ERR_UNKNOWN_STATUS") != 0, \
+               "%s returned %s, expected a refusal", #call, prorl_status_name(got_));   \
+    } while (0)
+
+/* Every entry point with edge values; returns the number of failures. */
+static int edge_calls(const char *run) {
+    prorl_model *m = NULL;
+    EXPECT_STATUS(prorl_model_load_run(run, NULL, &m), PRORL_OK);
+    if (!m) return g_failures;
+    prorl_model_params mp;
+    prorl_model_default_params(&mp);
+    mp.struct_size = SIZE_MAX;
+    prorl_model *m2 = NULL;
+    EXPECT_REFUSED(prorl_model_load_run(run, &mp, &m2));
+    mp.struct_size = 0;
+    EXPECT_REFUSED(prorl_model_load_run(run, &mp, &m2));
+    prorl_model_default_params(&mp);
+    mp.n_threads = INT_MIN;
+    EXPECT_REFUSED(prorl_model_load_run(run, &mp, &m2));
+    EXPECT_REFUSED(prorl_model_load_run("", NULL, &m2));
+    EXPECT_REFUSED(prorl_model_load(NULL, NULL, NULL, NULL, &m2));
+    EXPECT_REFUSED(prorl_model_load("", "", "", NULL, &m2));
+    int threads[] = {-1, 1025, INT_MAX, INT_MIN};
+    for (size_t i = 0; i < sizeof threads / sizeof threads[0]; i++) EXPECT_REFUSED(prorl_model_set_threads(m, threads[i]));
+    size_t indexes[] = {SIZE_MAX, SIZE_MAX - 1, (size_t)1 << 63, 1000000};
+    const char *id = NULL, *title = NULL;
+    for (size_t i = 0; i < sizeof indexes / sizeof indexes[0]; i++) EXPECT_REFUSED(prorl_model_item_id(m, indexes[i], &id));
+    EXPECT_REFUSED(prorl_model_item_id(m, 0, NULL));
+    EXPECT_REFUSED(prorl_model_item_title(m, NULL, &title));
+    EXPECT_REFUSED(prorl_model_item_title(m, "", &title));
+    EXPECT_STATUS(prorl_model_item_id(m, 0, &id), PRORL_OK);
+    const char *history[] = {id, id, id};
+    const char *path[] = {id};
+    const char *nulls[] = {NULL, NULL};
+    const char *items[64];
+    size_t lengths[64], n_paths = 0, needed = 0;
+    float scores[64];
+    size_t sizes[] = {SIZE_MAX, SIZE_MAX / 2, (size_t)1 << 40, 4097};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        EXPECT_REFUSED(prorl_generate(m, history, sizes[i], id, NULL, items, 64, lengths, scores, &n_paths, &needed));
+        EXPECT_REFUSED(prorl_score_path(m, history, sizes[i], id, path, 1, NULL, 0, NULL));
+        EXPECT_REFUSED(prorl_score_path(m, history, 3, id, path, sizes[i], NULL, 0, NULL));
+    }
+    EXPECT_REFUSED(prorl_generate(m, nulls, 2, id, NULL, items, 64, lengths, scores, &n_paths, &needed));
+    EXPECT_REFUSED(prorl_generate(m, history, 3, NULL, NULL, items, 64, lengths, scores, &n_paths, &needed));
+    EXPECT_REFUSED(prorl_generate(m, history, 3, "no-such-item", NULL, items, 64, lengths, scores, &n_paths, &needed));
+    EXPECT_REFUSED(prorl_generate(m, history, 3, id, NULL, items, 64, NULL, scores, &n_paths, &needed));
+    EXPECT_REFUSED(prorl_score_path(m, history, 3, id, nulls, 2, NULL, 0, NULL));
+    prorl_step_score steps[4];
+    EXPECT_REFUSED(prorl_score_path(m, history, 3, id, path, 1, steps, 1, NULL)); /* needs 2 */
+    prorl_generate_params gp;
+    float floats[] = {NAN, INFINITY, -INFINITY, 0.0f, -1.0f, -FLT_MAX};
+    for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
+        prorl_generate_default_params(&gp);
+        gp.decoding = PRORL_DECODE_SAMPLE;
+        gp.temperature = floats[i];
+        EXPECT_REFUSED(prorl_generate(m, history, 3, id, &gp, items, 64, lengths, scores, &n_paths, &needed));
+        prorl_generate_default_params(&gp);
+        gp.decoding = PRORL_DECODE_SAMPLE;
+        gp.top_p = floats[i];
+        EXPECT_REFUSED(prorl_generate(m, history, 3, id, &gp, items, 64, lengths, scores, &n_paths, &needed));
+    }
+    int ints[] = {0, -1, 65, INT_MAX, INT_MIN};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        prorl_generate_default_params(&gp);
+        gp.n_paths = ints[i];
+        EXPECT_REFUSED(prorl_generate(m, history, 3, id, &gp, items, 64, lengths, scores, &n_paths, &needed));
+        prorl_generate_default_params(&gp);
+        gp.max_items = ints[i] == 65 ? 51 : ints[i];
+        EXPECT_REFUSED(prorl_generate(m, history, 3, id, &gp, items, 64, lengths, scores, &n_paths, &needed));
+    }
+    prorl_generate_default_params(&gp);
+    gp.decoding = (prorl_decoding)77;
+    EXPECT_REFUSED(prorl_generate(m, history, 3, id, &gp, items, 64, lengths, scores, &n_paths, &needed));
+    prorl_generate_default_params(&gp);
+    gp.top_k = -1;
+    gp.decoding = PRORL_DECODE_SAMPLE;
+    EXPECT_REFUSED(prorl_generate(m, history, 3, id, &gp, items, 64, lengths, scores, &n_paths, &needed));
+    prorl_generate_default_params(&gp);
+    gp.struct_size = SIZE_MAX;
+    EXPECT_REFUSED(prorl_generate(m, history, 3, id, &gp, items, 64, lengths, scores, &n_paths, &needed));
+    prorl_generate_default_params(&gp);
+    gp.no_repeats = 1;
+    gp.constrained = 0;
+    EXPECT_REFUSED(prorl_generate(m, history, 3, id, &gp, items, 64, lengths, scores, &n_paths, &needed));
+    prorl_generate_default_params(&gp);
+    EXPECT_REFUSED(prorl_generate(m, history, 3, id, &gp, NULL, 64, lengths, scores, &n_paths, &needed));
+    EXPECT_STATUS(prorl_generate(m, history, 3, id, &gp, items, 0, lengths, scores, &n_paths, &needed),
+                  PRORL_ERR_BUFFER_TOO_SMALL);
+    EXPECT(strcmp(prorl_status_name((prorl_status)12345), "PRORL_ERR_UNKNOWN_STATUS") == 0, "an unknown status has a name");
+    EXPECT(strcmp(prorl_status_name((prorl_status)-1), "PRORL_ERR_UNKNOWN_STATUS") == 0, "a negative status has a name");
+    prorl_trainer *t = NULL;
+    EXPECT_REFUSED(prorl_trainer_open("", NULL, &t));
+    EXPECT_REFUSED(prorl_trainer_step(NULL, INT_MAX, NULL));
+    EXPECT_REFUSED(prorl_trainer_progress(NULL, NULL, NULL));
+    EXPECT_REFUSED(prorl_trainer_save(NULL));
+    prorl_model_free(m);
+    return g_failures;
+}
+
+/* Runs edge_calls in a child; a signal, a hang or a failure there fails here. */
+static void edge_calls_in_child(const char *run) {
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) { perror("fork"); exit(2); }
+    if (pid == 0) {
+        alarm(60);
+        int failures = edge_calls(run);
+        printf("C API edge calls (forked child): %d checks, %d failures\n", g_checks, failures);
+        fflush(NULL);
+        _exit(failures == 0 ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    g_checks++;
+    if (WIFSIGNALED(status)) {
+        g_failures++;
+        fprintf(stderr, "FAIL: the edge calls killed their process with signal %d%s\n", WTERMSIG(status),
+                WTERMSIG(status) == SIGALRM ? " (a hang: 60 s)" : "");
+    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        g_failures++;
+        fprintf(stderr, "FAIL: the edge calls failed (exit %d)\n", WEXITSTATUS(status));
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: %s RUN_DIR SCRATCH_DIR\n", argv[0]);
         return 2;
     }
     const char *run = argv[1], *scratch = argv[2];
+    edge_calls_in_child(run);
     char policy[1024], simulator_bad[1024], bad_json[1024], catalog_other[1024];
     snprintf(policy, sizeof policy, "%s/policy.safetensors", run);
     snprintf(bad_json, sizeof bad_json, "%s/bad.safetensors", scratch);
@@ -153,11 +294,11 @@ int main(int argc, char **argv) {
     EXPECT(total == needed, "lengths add up to %zu, needed %zu", total, needed);
     for (size_t i = 0; i < total; i++) EXPECT_STATUS(prorl_model_item_title(model, items[i], &tmp), PRORL_OK);
 
-    /* no repeats: sampled paths of up to 10 items never name an item twice */
+    /* no repeats (the default): sampled paths of up to 10 items never name an item twice */
     prorl_generate_params nr = gp;
+    EXPECT(nr.no_repeats == 1, "paths never repeat an item by default");
     nr.decoding = PRORL_DECODE_SAMPLE;
     nr.n_paths = 8;
-    nr.no_repeats = 1;
     size_t nr_lengths[8], nr_paths = 0, nr_needed = 0;
     float nr_scores[8];
     const char *nr_items[128];
@@ -212,6 +353,9 @@ int main(int argc, char **argv) {
     EXPECT_STATUS(prorl_trainer_open("/nonexistent/run", NULL, &trainer), PRORL_ERR_NOT_FOUND);
     EXPECT_STATUS(prorl_trainer_open(run, NULL, NULL), PRORL_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(prorl_trainer_open(run, NULL, &trainer), PRORL_OK);
+    prorl_trainer *second = NULL;
+    EXPECT_STATUS(prorl_trainer_open(run, NULL, &second), PRORL_ERR_BUSY); /* one trainer per run */
+    EXPECT(second == NULL, "no handle for a refused open");
     int64_t done = 0, steps_total = 0;
     EXPECT_STATUS(prorl_trainer_progress(trainer, &done, &steps_total), PRORL_OK);
     EXPECT(done == steps_total && done > 0, "a finished run: %lld of %lld", (long long)done, (long long)steps_total);

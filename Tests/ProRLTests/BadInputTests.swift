@@ -156,6 +156,22 @@ struct BadInputTests {
                 "no staging directory is left behind")
     }
 
+    @Test("errors say what kind they are (the C API's status): missing, malformed, a bad setting")
+    func errorKinds() throws {
+        func kind(_ body: () throws -> Void) -> DataError.Kind? {
+            do { try body(); return nil } catch let e as DataError { return e.kind } catch { return nil }
+        }
+        #expect(kind { _ = try TextFile(path: dir + "/absent.inter") } == .notFound)
+        #expect(kind { _ = try SafeTensors.read(dir + "/absent.safetensors") } == .notFound)
+        try "not json".write(toFile: dir + "/c.json", atomically: true, encoding: .utf8)
+        #expect(kind { _ = try ItemCatalog.read(dir + "/c.json") } == .badFile)
+        var s = RLSettings()
+        s.rollouts = 0
+        #expect(kind { try s.validate() } == .invalidArgument)
+        #expect(kind { _ = try RLRun.open(dir) } == .notFound, "a directory without a run")
+        #expect(Set(DataError.Kind.allCases.map { "\($0)" }).count == DataError.Kind.allCases.count)
+    }
+
     @Test("settings out of range are rejected with the field named")
     func settings() {
         var s = TaskConstruction()
@@ -281,18 +297,25 @@ struct BadInputTests {
             ("eos.safetensors", "is not the tokenizer's", { $0["eosToken"] = 3 }),
             ("start.safetensors", "decoderStartToken 100000 outside the vocabulary", { $0["decoderStartToken"] = 100000 }),
             ("negstart.safetensors", "decoderStartToken -7 outside", { $0["decoderStartToken"] = -7 }),
-            ("eps.safetensors", "layerNormEps must be a positive number", { $0["layerNormEps"] = -1 }),
-            ("heads.safetensors", "the config says", { $0["heads"] = 1_000_000; $0["headWidth"] = 1_000_000 }),
-            ("layers.safetensors", "layers; the file has", { $0["encoderLayers"] = 1_000_000_000 }),
+            ("eps.safetensors", "layerNormEps: expected a value in (0, 1], found -1", { $0["layerNormEps"] = -1 }),
+            // beyond any model: refused by the bounds before anything is computed from them
+            ("heads.safetensors", "heads: expected 1...256, found 1000000", { $0["heads"] = 1_000_000; $0["headWidth"] = 1_000_000 }),
+            ("huge.safetensors", "headWidth: expected 1...1024", { $0["headWidth"] = 1 << 62 }),
+            ("layers.safetensors", "encoderLayers: expected 1...128", { $0["encoderLayers"] = 1_000_000_000 }),
+            // within the bounds but not what the file holds: compared with the tensors before allocation
+            ("heads2.safetensors", "the config says", { $0["heads"] = 200; $0["headWidth"] = 1000 }),
+            ("layers2.safetensors", "layers; the file has", { $0["encoderLayers"] = 120 }),
         ]
         for (name, needle, change) in cases {
             let bad = try rewrite(inputs.policy, name, key: "config", change)
             expectError(name, line: nil, needle) { _ = try Policy.load(bad) }
         }
         let simCases: [(String, String, (inout [String: Any]) -> Void)] = [
-            ("sim-layers.safetensors", "layers; the file has", { $0["layers"] = 1_000_000_000 }),
-            ("sim-hidden.safetensors", "the config says", { $0["hidden"] = 1 << 20; $0["heads"] = 1 }),
-            ("sim-eps.safetensors", "layerNormEps must be a positive number", { $0["layerNormEps"] = -1 }),
+            ("sim-layers.safetensors", "layers: expected 1...64", { $0["layers"] = 1_000_000_000 }),
+            ("sim-layers2.safetensors", "layers; the file has", { $0["layers"] = 60 }),
+            ("sim-hidden.safetensors", "hidden: expected 1...4096", { $0["hidden"] = 1 << 20; $0["heads"] = 1 }),
+            ("sim-hidden2.safetensors", "the config says", { $0["hidden"] = 4096; $0["heads"] = 1 }),
+            ("sim-eps.safetensors", "layerNormEps: expected a value in (0, 1], found -1", { $0["layerNormEps"] = -1 }),
         ]
         for (name, needle, change) in simCases {
             let bad = try rewrite(inputs.simulator, name, key: "config", change)

@@ -50,7 +50,9 @@ typedef enum prorl_status {
     PRORL_ERR_INCOMPATIBLE = 4,     /**< files that do not belong together (their items differ) */
     PRORL_ERR_UNKNOWN_ITEM = 5,     /**< an item id the model does not know */
     PRORL_ERR_BUFFER_TOO_SMALL = 6, /**< a caller buffer is too small; see the `*_needed` out value */
-    PRORL_ERR_INTERNAL = 7          /**< anything else (a bug: please report it) */
+    PRORL_ERR_INTERNAL = 7,         /**< anything else (a bug: please report it) */
+    PRORL_ERR_BUSY = 8,             /**< a run directory another trainer (process or handle) holds */
+    PRORL_ERR_DIVERGED = 9          /**< training stopped on a non-finite loss or gradient; checkpoints are the last good ones */
 } prorl_status;
 
 /** Library version, e.g. "0.1.0". */
@@ -125,8 +127,10 @@ typedef struct prorl_generate_params {
     int top_k;               /**< sampling: keep the k likeliest tokens (0: all) */
     float top_p;             /**< sampling: nucleus mass (1: all) */
     uint64_t seed;           /**< sampling seed */
-    int no_repeats;          /**< nonzero: a path never repeats one of its items (needs constrained; default 0).
-                                  Added after ABI 1.0: callers built without it get the default. */
+    int no_repeats;          /**< nonzero: a path never repeats one of its items (needs constrained, else
+                                  PRORL_ERR_INVALID_ARGUMENT). Default 1, as the engine's: a platform does not
+                                  recommend one item twice in a path. Added after ABI 1.0: callers built
+                                  without it keep 1.0's behaviour (repeats allowed). */
 } prorl_generate_params;
 
 /** Fills `params` with the defaults (and its struct_size). */

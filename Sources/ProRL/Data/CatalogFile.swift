@@ -13,6 +13,9 @@ extension ItemCatalog: Codable {
                 throw DecodingError.dataCorruptedError(forKey: .items, in: c, debugDescription:
                     "item \(n) ('\(item.id)'): attribute index \(bad) outside attribute_names (\(names.count) names)")
             }
+            guard dense(item.id) == nil else {
+                throw DecodingError.dataCorruptedError(forKey: .items, in: c, debugDescription: "item \(n): id '\(item.id)' occurs twice")
+            }
             let id = add(item.id)
             setTitle(item.title, of: id)
             setAttributes(item.attributes.map { names[Int($0)] }, of: id)
@@ -40,7 +43,7 @@ extension ItemCatalog: Codable {
 
     /// Reads a catalogue written by ``write(to:)``.
     public static func read(_ path: String) throws -> ItemCatalog {
-        guard let data = FileManager.default.contents(atPath: path) else { throw DataError(file: path, "no such file") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw DataError.unreadable(path) }
         do { return try JSONDecoder().decode(ItemCatalog.self, from: data) } catch {
             throw DataError(file: path, "is not an item catalogue: \(error)")
         }
@@ -63,6 +66,10 @@ extension ItemTokenizer: Codable {
         }
         switch kind {
         case .perItem:
+            guard sizes.count == 1, (try c.decodeIfPresent(Int.self, forKey: .tokensPerItem)) ?? 1 == 1 else {
+                throw DecodingError.dataCorruptedError(forKey: .tokensPerItem, in: c, debugDescription:
+                    "a per-item tokenizer has one codebook and tokens_per_item 1")
+            }
             try self.init(perItem: first)
         case .semanticIDs:
             let width = try c.decode(Int.self, forKey: .tokensPerItem)

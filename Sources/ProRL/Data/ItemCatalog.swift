@@ -21,6 +21,14 @@ public struct ItemCatalog: Sendable, Equatable {
     public var vocabularySize: Int { rawIDs.count }
 
     /// Dense id of a raw id, if catalogued.
+    /// The first raw id that occurs twice in a checkpoint's `item_ids`
+    /// (which must name each item once), if any.
+    public static func firstDuplicate(_ ids: [String]) -> String? {
+        var seen = Set<String>()
+        for id in ids where !seen.insert(id).inserted { return id }
+        return nil
+    }
+
     public func dense(_ raw: String) -> Int32? { denseOfRaw[raw] }
 
     /// Raw id of a dense id.

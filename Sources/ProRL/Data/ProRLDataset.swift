@@ -93,7 +93,7 @@ public enum ProRLDatamaps {
 
     static func jsonObject(_ path: String) throws -> [String: Any] {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw DataError(file: path, FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
+            throw DataError.unreadable(path)
         }
         guard !data.isEmpty else { throw DataError(file: path, "is empty: expected a JSON object") }
         let object: Any

@@ -23,6 +23,9 @@ public struct ProactiveTask: Sendable, Equatable, Hashable {
 /// The official validation files are one JSON array with `user`; the test
 /// files carry `target` and no `user`; the engine writes JSON lines.
 public enum TaskFile {
+    /// The longest history and path a task may have (the C API's bound too).
+    public static let maxHistory = 4096, maxPath = 1000
+
     /// What a task directory written by `prorl data` holds (and may be
     /// replaced as a unit).
     public static let setNames: Set<String> = ["train.jsonl", "validation.jsonl", "test.jsonl", "stats.json", "catalog.json",
@@ -32,7 +35,7 @@ public enum TaskFile {
     /// resolving raw ids through `catalog`. Every item must be catalogued.
     public static func read(_ path: String, catalog: ItemCatalog) throws -> [ProactiveTask] {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw DataError(file: path, FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
+            throw DataError.unreadable(path)
         }
         let firstByte = data.first { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }
         guard let firstByte else { throw DataError(file: path, "is empty: expected a JSON array or JSON lines of tasks") }
@@ -99,9 +102,12 @@ public enum TaskFile {
             }
         }
         let history = try items("inters")
-        guard !history.isEmpty else { throw fail("field 'inters': expected at least one item") }
+        guard (1...maxHistory).contains(history.count) else {
+            throw fail("field 'inters': expected 1...\(maxHistory) items, found \(history.count)")
+        }
         let proc = try items("proc_path")
         guard proc.count >= 2 else { throw fail("field 'proc_path': expected at least one path item and the target") }
+        guard proc.count <= maxPath + 1 else { throw fail("field 'proc_path': expected at most \(maxPath) path items, found \(proc.count - 1)") }
         if dict["target"] != nil {
             let target = try items2(dict["target"], key: "target", catalog: catalog, fail: fail)
             guard target == proc.last else { throw fail("field 'target' differs from the last item of 'proc_path'") }

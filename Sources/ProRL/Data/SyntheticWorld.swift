@@ -71,12 +71,12 @@ public struct SyntheticWorld: Codable, Sendable, Equatable {
     /// Generates the world and its interaction log.
     public static func generate(_ s: Settings) throws -> (world: SyntheticWorld, log: InteractionLog) {
         guard s.genres >= 2, s.genres <= genreWords.count else {
-            throw DataError(file: "synthetic settings", "genres: expected 2...\(genreWords.count), found \(s.genres)")
+            throw DataError.setting("synthetic settings", "genres: expected 2...\(genreWords.count), found \(s.genres)")
         }
-        guard s.items >= 20 else { throw DataError(file: "synthetic settings", "items: expected ≥ 20, found \(s.items)") }
-        guard s.users >= 1 else { throw DataError(file: "synthetic settings", "users: expected ≥ 1, found \(s.users)") }
+        guard (20...100_000).contains(s.items) else { throw DataError.setting("synthetic settings", "items: expected 20...100000, found \(s.items)") }
+        guard (1...100_000).contains(s.users) else { throw DataError.setting("synthetic settings", "users: expected 1...100000, found \(s.users)") }
         guard s.minEvents >= 12, s.maxEvents >= s.minEvents, s.maxEvents < s.items / 2 else {
-            throw DataError(file: "synthetic settings", "events: expected 12 ≤ minEvents ≤ maxEvents < items/2")
+            throw DataError.setting("synthetic settings", "events: expected 12 ≤ minEvents ≤ maxEvents < items/2")
         }
         var rng = SplitMix64(seed: s.seed)
         let K = s.genres
@@ -252,9 +252,38 @@ public struct SyntheticWorld: Codable, Sendable, Equatable {
 
     /// Reads `world.json`.
     public static func read(_ path: String) throws -> SyntheticWorld {
-        guard let data = FileManager.default.contents(atPath: path) else { throw DataError(file: path, "no such file") }
-        do { return try JSONDecoder().decode(SyntheticWorld.self, from: data) } catch {
+        guard let data = FileManager.default.contents(atPath: path) else { throw DataError.unreadable(path) }
+        let world: SyntheticWorld
+        do { world = try JSONDecoder().decode(SyntheticWorld.self, from: data) } catch {
             throw DataError(file: path, "is not a synthetic world: \(error)")
+        }
+        try world.validate(path)
+        return world
+    }
+
+    /// Checks that the sizes agree with the settings and every number is
+    /// usable, naming the first field that is not.
+    func validate(_ path: String) throws {
+        let s = settings, K = s.genres
+        func bad(_ field: String, _ expected: String) -> DataError { DataError(file: path, "\(field): expected \(expected)") }
+        guard (2...SyntheticWorld.genreWords.count).contains(K) else { throw bad("settings.genres", "2...\(SyntheticWorld.genreWords.count), found \(K)") }
+        guard s.items >= 1, s.users >= 1 else { throw bad("settings.items/users", "≥ 1") }
+        guard s.sharpness.isFinite, s.threshold.isFinite, s.drift.isFinite, (0...1).contains(s.drift) else {
+            throw bad("settings.sharpness/threshold/drift", "finite numbers, drift in 0...1")
+        }
+        guard genreNames.count == K else { throw bad("genreNames", "\(K) names, found \(genreNames.count)") }
+        guard itemGenres.count == s.items + 1, itemAppeal.count == s.items + 1 else {
+            throw bad("itemGenres/itemAppeal", "\(s.items + 1) entries (index 0 unused), found \(itemGenres.count)/\(itemAppeal.count)")
+        }
+        for i in 1...s.items {
+            guard itemGenres[i].count == K, itemGenres[i].allSatisfy({ $0.isFinite && $0 >= 0 }) else {
+                throw bad("itemGenres[\(i)]", "\(K) finite non-negative weights")
+            }
+            guard itemAppeal[i].isFinite else { throw bad("itemAppeal[\(i)]", "a finite number") }
+        }
+        guard initialTaste.count == s.users else { throw bad("initialTaste", "\(s.users) users, found \(initialTaste.count)") }
+        for (u, p) in initialTaste.enumerated() where p.count != K || !p.allSatisfy({ $0.isFinite && $0 >= 0 }) {
+            throw bad("initialTaste[\(u)]", "\(K) finite non-negative weights")
         }
     }
 

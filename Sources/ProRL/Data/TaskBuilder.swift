@@ -45,7 +45,7 @@ public struct TaskConstruction: Codable, Sendable, Equatable {
 
     /// Checks the settings; a bad value is an error naming it.
     public func validate() throws {
-        func bad(_ field: String, _ message: String) -> DataError { DataError(file: "task settings", "\(field): \(message)") }
+        func bad(_ field: String, _ message: String) -> DataError { .setting("task settings", "\(field): \(message)") }
         guard historyLength >= 1 else { throw bad("historyLength", "expected ≥ 1, found \(historyLength)") }
         guard maxPathLength >= 1 else { throw bad("maxPathLength", "expected ≥ 1, found \(maxPathLength)") }
         guard tasksPerUser >= 1 else { throw bad("tasksPerUser", "expected ≥ 1, found \(tasksPerUser)") }

@@ -80,7 +80,7 @@ public struct ResultsTable: Codable, Sendable, Equatable {
     }
 
     public static func read(_ path: String) throws -> ResultsTable {
-        guard let data = FileManager.default.contents(atPath: path) else { throw DataError(file: path, "no such file") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw DataError.unreadable(path) }
         do { return try JSONDecoder().decode(ResultsTable.self, from: data) } catch {
             throw DataError(file: path, "is not a results table: \(error)")
         }
@@ -138,7 +138,7 @@ public struct EvaluationPlan: Sendable {
         for (name, path) in policies {
             let policy = try Policy.load(path)
             guard policy.itemIDs == first.catalog.rawIDs else {
-                throw DataError(file: path, "the policy's items differ from the tasks' catalogue")
+                throw DataError(file: path, "the policy's items differ from the tasks' catalogue", kind: .incompatible)
             }
             for k in beams {
                 add(name, k, PathGenerators.beams(policy: policy, tasks: tasks, beams: k, options: options))

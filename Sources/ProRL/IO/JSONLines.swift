@@ -43,3 +43,12 @@ public final class JSONLinesWriter {
         return object["step"] as? Int
     }
 }
+
+/// JSON text of a value with its keys sorted: the same value always gives
+/// the same bytes (checkpoint metadata, so that identical runs write
+/// identical files).
+public func stableJSON<T: Encodable>(_ value: T) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}

@@ -72,7 +72,7 @@ public enum SafeTensors {
 
     /// The header metadata of a file, without reading its tensors.
     public static func metadata(_ path: String) throws -> [String: String] {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw DataError(file: path, "no such file") }
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw DataError.unreadable(path) }
         defer { try? handle.close() }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         let length = try headerLength(handle.readData(ofLength: 8), available: size - 8, path: path)
@@ -82,7 +82,7 @@ public enum SafeTensors {
     /// Reads every tensor and the metadata of a file.
     public static func read(_ path: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw DataError(file: path, FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
+            throw DataError.unreadable(path)
         }
         let length = try headerLength(data.prefix(8), available: data.count - 8, path: path)
         let (header, metadata) = try parseHeader(data.subdata(in: 8..<(8 + length)), path: path)

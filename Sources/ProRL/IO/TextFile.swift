@@ -17,10 +17,7 @@ public struct TextFile {
     /// naming the line.
     public init(path: String, encoding: TextEncoding = .utf8) throws {
         self.path = path
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DataError(file: path, FileManager.default.fileExists(atPath: path)
-                ? "cannot be read" : "no such file")
-        }
+        guard let data = FileManager.default.contents(atPath: path) else { throw DataError.unreadable(path) }
         var out: [(Int, Substring)] = []
         var lineNumber = 0
         try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in

@@ -52,9 +52,9 @@ public final class Policy: @unchecked Sendable {
     public func save(to path: String, extra: [String: String] = [:]) throws {
         var meta = extra
         meta["format"] = Policy.format
-        meta["config"] = String(decoding: try JSONEncoder().encode(model.config), as: UTF8.self)
-        meta["tokenizer"] = String(decoding: try JSONEncoder().encode(tokenizer), as: UTF8.self)
-        meta["item_ids"] = String(decoding: try JSONEncoder().encode(itemIDs), as: UTF8.self)
+        meta["config"] = try stableJSON(model.config)
+        meta["tokenizer"] = try stableJSON(tokenizer)
+        meta["item_ids"] = try stableJSON(itemIDs)
         try SafeTensors.write(model.store, metadata: meta, to: path)
     }
 
@@ -76,6 +76,7 @@ public final class Policy: @unchecked Sendable {
         guard config.vocabulary == tokenizer.vocabularySize, ids.count == tokenizer.itemCount + 1 else {
             throw DataError(file: path, "config, tokenizer and item ids disagree")
         }
+        if let d = ItemCatalog.firstDuplicate(ids) { throw DataError(file: path, "metadata 'item_ids' names item \"\(d)\" twice") }
         guard config.eosToken == tokenizer.eosToken else {
             throw DataError(file: path, "config's eosToken \(config.eosToken) is not the tokenizer's \(tokenizer.eosToken)")
         }

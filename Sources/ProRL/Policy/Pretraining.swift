@@ -135,7 +135,7 @@ public final class PolicyPretrainer {
                 guard pass.meanLoss.isFinite else {
                     policy.model.store.copyValues(from: best)
                     throw DataError(file: "pretraining", "epoch \(epoch), step \(step): the loss is \(pass.meanLoss) "
-                                    + "(diverged: lower --lr?); stopped, nothing of this run saved")
+                                    + "(diverged: lower --lr?); stopped, nothing of this run saved", kind: .diverged)
                 }
                 lossSum += pass.meanLoss * Double(b.rows)
                 tokens += b.rows

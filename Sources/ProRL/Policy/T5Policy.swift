@@ -30,16 +30,21 @@ public struct T5Config: Codable, Sendable, Equatable {
     public var inner: Int { heads * headWidth }
 
     public func validate() throws {
-        func bad(_ m: String) -> DataError { DataError(file: "policy config", m) }
+        func bad(_ m: String) -> DataError { .setting("policy config", m) }
         guard vocabulary >= 3, eosToken > 0, Int(eosToken) < vocabulary else { throw bad("eos token \(eosToken) outside the vocabulary of \(vocabulary)") }
-        guard modelWidth >= 1, ffWidth >= 1, heads >= 1, headWidth >= 1 else { throw bad("widths and heads must be ≥ 1") }
-        guard encoderLayers >= 1, decoderLayers >= 1 else { throw bad("at least one encoder and one decoder layer") }
+        guard vocabulary <= 1 << 26 else { throw bad("vocabulary: expected at most 2^26 tokens, found \(vocabulary)") }
+        for (name, value, limit) in [("modelWidth", modelWidth, 8192), ("ffWidth", ffWidth, 65_536), ("heads", heads, 256),
+                                     ("headWidth", headWidth, 1024), ("encoderLayers", encoderLayers, 128),
+                                     ("decoderLayers", decoderLayers, 128), ("buckets", buckets, 4096),
+                                     ("maxDistance", maxDistance, 1 << 20)] where !(1...limit).contains(value) {
+            throw bad("\(name): expected 1...\(limit), found \(value)")
+        }
         guard buckets >= 4, buckets % 2 == 0, maxDistance > buckets / 4 else { throw bad("buckets must be even ≥ 4, maxDistance > buckets/4") }
         guard (0..<1).contains(dropout) else { throw bad("dropout must be in [0, 1)") }
         guard decoderStartToken >= 0, Int(decoderStartToken) < vocabulary else {
             throw bad("decoderStartToken \(decoderStartToken) outside the vocabulary of \(vocabulary)")
         }
-        guard layerNormEps > 0, layerNormEps.isFinite else { throw bad("layerNormEps must be a positive number, found \(layerNormEps)") }
+        guard layerNormEps > 0, layerNormEps <= 1 else { throw bad("layerNormEps: expected a value in (0, 1], found \(layerNormEps)") }
     }
 
     /// HF T5's `_relative_position_bucket` for `memory − query`, computed in

@@ -120,13 +120,16 @@ public final class RLRun {
     public static func open(_ directory: String) throws -> RLRun {
         let path = "\(directory)/config.json"
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw DataError(file: directory, "holds no run to resume (no config.json)")
+            throw DataError(file: directory, "holds no run to resume (no config.json)", kind: .notFound)
         }
-        do {
-            return RLRun(directory: directory, config: try JSONDecoder().decode(Config.self, from: data))
-        } catch {
+        let config: Config
+        do { config = try JSONDecoder().decode(Config.self, from: data) } catch {
             throw DataError(file: path, "is not a run config: \(error)")
         }
+        do { try config.settings.validate() } catch let e as DataError {
+            throw DataError(file: path, "settings: \(e.message)")
+        }
+        return RLRun(directory: directory, config: config)
     }
 
     /// What a training session reports after each step.
@@ -183,7 +186,8 @@ final class RunLock {
             let busy = errno == EWOULDBLOCK
             close(fd)
             throw DataError(file: directory, busy ? "is being trained by another process (it holds \(path)); wait for it or stop it"
-                                                 : "cannot be locked: \(String(cString: strerror(errno)))")
+                                                 : "cannot be locked: \(String(cString: strerror(errno)))",
+                            kind: busy ? .busy : .badFile)
         }
     }
 
@@ -308,7 +312,7 @@ public final class RLSession {
         let log = trainer.runStep()
         if let bad = ["loss", "grad_norm"].first(where: { !(log[$0] ?? 0).isFinite }) {
             throw DataError(file: run.directory, "step \(trainer.step): \(bad) is \(log[bad]!) (diverged: lower --lr?); "
-                            + "stopped before writing anything of this step — the checkpoints are the last good ones")
+                            + "stopped before writing anything of this step — the checkpoints are the last good ones", kind: .diverged)
         }
         try metrics.append(log.json)
         var result: MethodResult? = nil, improved = false

@@ -172,20 +172,31 @@ public struct RLSettings: Codable, Sendable, Equatable {
 
     /// Throws when a value is out of range (named as on the command line).
     public func validate() throws {
-        func bad(_ m: String) -> DataError { DataError(file: "RL settings", m) }
-        guard promptsPerStep >= 1 else { throw bad("prompts-per-step: expected ≥ 1, found \(promptsPerStep)") }
-        guard rollouts >= 1 else { throw bad("rollouts: expected ≥ 1, found \(rollouts)") }
-        guard maxItems >= 1 else { throw bad("max-items: expected ≥ 1, found \(maxItems)") }
-        guard steps >= 1 else { throw bad("steps: expected ≥ 1, found \(steps)") }
-        guard learningRate > 0 else { throw bad("lr: expected > 0, found \(learningRate)") }
+        func bad(_ m: String) -> DataError { .setting("RL settings", m) }
+        guard (1...65_536).contains(promptsPerStep) else { throw bad("prompts-per-step: expected 1...65536, found \(promptsPerStep)") }
+        guard (1...1_024).contains(rollouts) else { throw bad("rollouts: expected 1...1024, found \(rollouts)") }
+        guard promptsPerStep * rollouts <= 1 << 20 else {
+            throw bad("prompts-per-step × rollouts: expected at most 1048576 rollouts per step, found \(promptsPerStep * rollouts)")
+        }
+        guard (1...1_000).contains(maxItems) else { throw bad("max-items: expected 1...1000, found \(maxItems)") }
+        guard (1...1_000_000_000).contains(steps) else { throw bad("steps: expected 1...1000000000, found \(steps)") }
+        guard learningRate.isFinite, learningRate > 0 else { throw bad("lr: expected a finite value > 0, found \(learningRate)") }
+        guard weightDecay.isFinite, weightDecay >= 0 else { throw bad("weight-decay: expected a finite value ≥ 0, found \(weightDecay)") }
+        guard (0...1).contains(warmupFraction) else { throw bad("warmup: expected a fraction in [0, 1], found \(warmupFraction)") }
+        guard gradientClip.isFinite, gradientClip > 0 else { throw bad("gradient-clip: expected a finite value > 0, found \(gradientClip)") }
         guard (0...1).contains(gamma) else { throw bad("gamma: expected a value in [0, 1], found \(gamma)") }
-        guard klWeight >= 0 else { throw bad("kl: expected ≥ 0, found \(klWeight)") }
-        guard temperature > 0 else { throw bad("temperature: expected > 0, found \(temperature)") }
-        guard topK >= 0, topP > 0, topP <= 1 else { throw bad("top-k ≥ 0 and top-p in (0, 1] expected") }
-        guard sigmaFloor > 0 else { throw bad("sigma-floor: expected > 0, found \(sigmaFloor)") }
+        guard klWeight.isFinite, klWeight >= 0 else { throw bad("kl: expected a finite value ≥ 0, found \(klWeight)") }
+        guard [weights.ctr, weights.ioi, weights.ior].allSatisfy(\.isFinite) else {
+            throw bad("weights: expected three finite numbers, found \(weights.ctr),\(weights.ioi),\(weights.ior)")
+        }
+        guard temperature.isFinite, temperature > 0 else { throw bad("temperature: expected a finite value > 0, found \(temperature)") }
+        guard topK >= 0, topP > 0, topP <= 1 else { throw bad("top-k ≥ 0 and top-p in (0, 1] expected, found \(topK), \(topP)") }
+        guard sigmaFloor.isFinite, sigmaFloor > 0 else { throw bad("sigma-floor: expected a finite value > 0, found \(sigmaFloor)") }
         guard centeringWarmupSteps >= 1 else { throw bad("centering-warmup: expected ≥ 1 step, found \(centeringWarmupSteps)") }
-        guard microBatchPrompts >= 1 else { throw bad("micro-batch: expected ≥ 1 prompt, found \(microBatchPrompts)") }
-        guard selectionBeams >= 1 else { throw bad("selection-beams: expected ≥ 1, found \(selectionBeams)") }
+        guard (1...65_536).contains(microBatchPrompts) else { throw bad("micro-batch: expected 1...65536 prompts, found \(microBatchPrompts)") }
+        guard (1...64).contains(selectionBeams) else { throw bad("selection-beams: expected 1...64, found \(selectionBeams)") }
+        guard evaluateEvery >= 0 else { throw bad("evaluate-every: expected ≥ 0 (0: at the end), found \(evaluateEvery)") }
+        guard checkpointEvery >= 1 else { throw bad("checkpoint-every: expected ≥ 1 step, found \(checkpointEvery)") }
     }
 
     var decoding: DecodingOptions {

@@ -103,11 +103,33 @@ public final class RLTrainer {
     public convenience init(policy: Policy, reference: T5Policy? = nil, simulator: Simulator, catalog: ItemCatalog,
                             train: [ProactiveTask], settings: RLSettings) throws {
         guard policy.itemIDs == catalog.rawIDs else {
-            throw DataError(file: "RL", "the policy's items differ from the tasks' catalogue (pretrain on these tasks)")
+            throw DataError(file: "RL", "the policy's items differ from the tasks' catalogue (pretrain on these tasks)", kind: .incompatible)
         }
         let scorer = try RolloutScorer(simulator: simulator, catalog: catalog,
                                    maxBatch: min(settings.promptsPerStep * settings.rollouts, 256), maxItems: settings.maxItems)
         try self.init(policy: policy, reference: reference, rewards: scorer, train: train, settings: settings)
+    }
+
+    /// Refuses a micro-batch whose activations cannot fit in this machine's
+    /// memory, before anything is allocated. The estimate (fp32): per
+    /// decoder row the logits, their gradient and the tempered copy (3·V)
+    /// and ~16·d per decoder layer (attention, feed-forward, norms, saved
+    /// for backward), for the policy and the reference; per encoder token
+    /// ~16·d per layer.
+    static func checkMemory(_ c: T5Config, prompts: Int, rollouts: Int, decoderLength: Int, encoderLength: Int) throws {
+        let rows = prompts * rollouts * decoderLength
+        let perRow = 3 * c.vocabulary + c.decoderLayers * (16 * c.modelWidth + 2 * c.ffWidth)
+        let perToken = c.encoderLayers * (16 * c.modelWidth + 2 * c.ffWidth)
+        let (a, o1) = rows.multipliedReportingOverflow(by: 2 * perRow)
+        let (b, o2) = (prompts * encoderLength).multipliedReportingOverflow(by: 2 * perToken)
+        let (floats, o3) = a.addingReportingOverflow(b)
+        let available = Double(ProcessInfo.processInfo.physicalMemory)
+        let bytes = Double(floats) * 4
+        guard !o1, !o2, !o3, bytes < 0.8 * available else {
+            throw DataError.setting("RL settings", String(format: "a micro-batch of %d prompts × %d rollouts needs about %.1f GiB of "
+                + "activations, this machine has %.1f GiB: lower --micro-batch or --rollouts", prompts, rollouts,
+                (o1 || o2 || o3) ? Double.infinity : bytes / 1_073_741_824, available / 1_073_741_824))
+        }
     }
 
     /// The same against any rewarder.
@@ -121,7 +143,7 @@ public final class RLTrainer {
         self.rewards = rewards
         if let reference, reference !== policy.model {
             guard reference.config == policy.model.config else {
-                throw DataError(file: "RL", "the reference policy's architecture differs from the policy's")
+                throw DataError(file: "RL", "the reference policy's architecture differs from the policy's", kind: .incompatible)
             }
             self.reference = reference
         } else {
@@ -135,6 +157,7 @@ public final class RLTrainer {
         let P = min(settings.microBatchPrompts, settings.promptsPerStep), G = settings.rollouts
         let encoderLength = policy.encoderLength(historyLength: train.map(\.history.count).max()!)
         let decoderLength = policy.decoderLength(maxItems: settings.maxItems)
+        try Self.checkMemory(policy.model.config, prompts: P, rollouts: G, decoderLength: decoderLength, encoderLength: encoderLength)
         let decoder = T5Decoder(model: policy.model, maxPrompts: P, maxRows: P * G, encoderLength: encoderLength,
                                 maxSteps: decoderLength)
         decoding = PathDecoding(decoder: decoder, tokenizer: policy.tokenizer)
@@ -381,8 +404,8 @@ public final class RLTrainer {
         }
         let meta = [
             "format": "prorl-rl-state", "step": String(step), "adam_step": String(opt?.step ?? 0),
-            "centering": String(decoding: try JSONEncoder().encode(centering), as: UTF8.self),
-            "settings": String(decoding: try JSONEncoder().encode(settings), as: UTF8.self),
+            "centering": try stableJSON(centering),
+            "settings": try stableJSON(settings),
         ]
         try SafeTensors.write(tensors, metadata: meta, to: statePath)
     }
@@ -397,9 +420,15 @@ public final class RLTrainer {
               let adamStep = meta["adam_step"].flatMap(Int.init), let c = meta["centering"] else {
             throw DataError(file: path, "is not an RL state (format, step, adam_step and centering expected)")
         }
-        if let text = meta["settings"], let saved = try? JSONDecoder().decode(RLSettings.self, from: Data(text.utf8)),
-           saved.algorithm != settings.algorithm || saved.promptsPerStep != settings.promptsPerStep || saved.rollouts != settings.rollouts {
+        guard let text = meta["settings"], let saved = try? JSONDecoder().decode(RLSettings.self, from: Data(text.utf8)) else {
+            throw DataError(file: path, "metadata 'settings' is missing or malformed")
+        }
+        guard saved.algorithm == settings.algorithm, saved.promptsPerStep == settings.promptsPerStep, saved.rollouts == settings.rollouts else {
             throw DataError(file: path, "was written by a run with other settings (algorithm, prompts or rollouts differ)")
+        }
+        for (name, t) in tensors {
+            guard ["policy", "adam.m", "adam.v"].contains(name) else { throw DataError(file: path, "has an unknown tensor '\(name)'") }
+            guard t.shape == [t.values.count] else { throw DataError(file: path, "tensor '\(name)': expected one dimension, found \(t.shape)") }
         }
         guard (0...settings.steps).contains(s) else {
             throw DataError(file: path, "step \(s) is outside the run's 0...\(settings.steps)")

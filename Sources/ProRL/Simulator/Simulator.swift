@@ -25,7 +25,7 @@ public final class Simulator: @unchecked Sendable {
         meta["format"] = Simulator.format
         meta["architecture"] = model.architecture
         meta["config"] = try model.encodedConfig()
-        meta["item_ids"] = String(decoding: try JSONEncoder().encode(itemIDs), as: UTF8.self)
+        meta["item_ids"] = try stableJSON(itemIDs)
         try SafeTensors.write(model.store, metadata: meta, to: path)
     }
 
@@ -56,7 +56,7 @@ public final class Simulator: @unchecked Sendable {
                 throw DataError(file: path, "metadata 'item_ids' is not a list of strings")
             }
             if let given, given != list {
-                throw DataError(file: path, "its item ids differ from the log's (trained on another log or id order?)")
+                throw DataError(file: path, "its item ids differ from the log's (trained on another log or id order?)", kind: .incompatible)
             }
             ids = list
         } else if let given {
@@ -65,6 +65,7 @@ public final class Simulator: @unchecked Sendable {
             throw DataError(file: path, "has no item ids (a RecBole state_dict?): give the log it was trained on "
                             + "(`prorl simulator import --checkpoint … --inter … --time-order recbole`)")
         }
+        if let d = ItemCatalog.firstDuplicate(ids) { throw DataError(file: path, "metadata 'item_ids' names item \"\(d)\" twice") }
         guard ids.count == model.itemVocabulary else {
             throw DataError(file: path, "has \(ids.count) item ids for an item table of \(model.itemVocabulary) rows")
         }

@@ -193,7 +193,7 @@ public final class SimulatorTrainer {
                 guard loss.isFinite else {
                     model.store.copyValues(from: best)
                     throw DataError(file: "simulator training", "epoch \(epoch), step \(stepIndex): the loss is \(loss) "
-                                    + "(diverged: lower --lr?); stopped, nothing of this run saved")
+                                    + "(diverged: lower --lr?); stopped, nothing of this run saved", kind: .diverged)
                 }
                 lossSum += loss
                 batches += 1

@@ -19,10 +19,12 @@ public struct GRU4RecConfig: SequenceModelConfig, Sendable, Equatable {
     public init(itemVocabulary: Int) { self.itemVocabulary = itemVocabulary }
 
     public func validate() throws {
-        func bad(_ m: String) -> DataError { DataError(file: "simulator config", m) }
-        guard itemVocabulary >= 2 else { throw bad("itemVocabulary: expected ≥ 2, found \(itemVocabulary)") }
-        guard embedding >= 1, hidden >= 1, layers >= 1 else { throw bad("embedding, hidden and layers ≥ 1 expected") }
-        guard maxLength >= 2 else { throw bad("maxLength: expected ≥ 2, found \(maxLength)") }
+        func bad(_ m: String) -> DataError { .setting("simulator config", m) }
+        for (name, value, range) in [("itemVocabulary", itemVocabulary, 2...(1 << 26)), ("embedding", embedding, 1...4096),
+                                     ("hidden", hidden, 1...4096), ("layers", layers, 1...64),
+                                     ("maxLength", maxLength, 2...4096)] where !range.contains(value) {
+            throw bad("\(name): expected \(range.lowerBound)...\(range.upperBound), found \(value)")
+        }
         guard (0..<1).contains(dropout) else { throw bad("dropout must be in [0, 1)") }
     }
 }
@@ -78,7 +80,7 @@ public final class GRU4Rec: SequenceModel, @unchecked Sendable {
 
     public var itemTableID: Int { itemEmbedding }
     public var maxLength: Int { config.maxLength }
-    public func encodedConfig() throws -> String { String(decoding: try JSONEncoder().encode(config), as: UTF8.self) }
+    public func encodedConfig() throws -> String { try stableJSON(config) }
     public func makePass(maxBatch: Int) -> any SequencePass { GRU4RecPass(model: self, maxBatch: maxBatch) }
 
     /// GRU4Rec in the registry: `--embedding --hidden --layers --max-length

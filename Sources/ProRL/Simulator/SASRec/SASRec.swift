@@ -23,12 +23,15 @@ public struct SASRecConfig: SequenceModelConfig, Sendable, Equatable {
     public var headWidth: Int { hidden / heads }
 
     public func validate() throws {
-        func bad(_ m: String) -> DataError { DataError(file: "simulator config", m) }
-        guard itemVocabulary >= 2 else { throw bad("itemVocabulary: expected ≥ 2, found \(itemVocabulary)") }
-        guard hidden >= 1, heads >= 1, hidden % heads == 0 else { throw bad("hidden \(hidden) must be a multiple of heads \(heads)") }
-        guard inner >= 1, layers >= 1, maxLength >= 2 else { throw bad("inner, layers ≥ 1 and maxLength ≥ 2 expected") }
+        func bad(_ m: String) -> DataError { .setting("simulator config", m) }
+        for (name, value, range) in [("itemVocabulary", itemVocabulary, 2...(1 << 26)), ("hidden", hidden, 1...4096),
+                                     ("heads", heads, 1...256), ("inner", inner, 1...65_536), ("layers", layers, 1...64),
+                                     ("maxLength", maxLength, 2...4096)] where !range.contains(value) {
+            throw bad("\(name): expected \(range.lowerBound)...\(range.upperBound), found \(value)")
+        }
+        guard hidden % heads == 0 else { throw bad("hidden \(hidden) must be a multiple of heads \(heads)") }
         guard (0..<1).contains(hiddenDropout), (0..<1).contains(attentionDropout) else { throw bad("dropout must be in [0, 1)") }
-        guard layerNormEps > 0, layerNormEps.isFinite else { throw bad("layerNormEps must be a positive number, found \(layerNormEps)") }
+        guard layerNormEps > 0, layerNormEps <= 1 else { throw bad("layerNormEps: expected a value in (0, 1], found \(layerNormEps)") }
         guard initializerRange >= 0, initializerRange.isFinite else { throw bad("initializerRange must be ≥ 0, found \(initializerRange)") }
     }
 }
@@ -104,7 +107,7 @@ public final class SASRec: SequenceModel, @unchecked Sendable {
 
     public var itemTableID: Int { itemEmbedding }
     public var maxLength: Int { config.maxLength }
-    public func encodedConfig() throws -> String { String(decoding: try JSONEncoder().encode(config), as: UTF8.self) }
+    public func encodedConfig() throws -> String { try stableJSON(config) }
     public func makePass(maxBatch: Int) -> any SequencePass { SASRecPass(model: self, maxBatch: maxBatch) }
 }
 
