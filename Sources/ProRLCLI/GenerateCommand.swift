@@ -11,6 +11,11 @@ struct GenerateCommand: ParsableCommand {
             The history is --history (raw item ids, oldest first) or the last --history-length items of \
             --user in --inter. With --path the given path is explained instead of generating one. Item \
             titles and genres come from --catalog (a tasks directory's catalog.json).
+
+            Batch: with --tasks DIR (and --split) or --split-file with --datamaps, every task's --beams \
+            paths go to --out as JSON lines, one per task and path: the history and target (raw ids), \
+            the path (raw ids, titles), the beam score, IoI, IoR and CTR as `prorl eval` computes them, \
+            and the simulator's CTR, log p(target) and rank of the target after every step.
             """)
 
     @Option(help: "Policy checkpoint.") var policy: String
@@ -20,7 +25,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "A user of --inter whose last items form the history.") var user: String?
     @Option(help: "Interaction log for --user (RecBole .inter).") var inter: String?
     @Option(help: "Items of the history taken from --user's log.") var historyLength = 10
-    @Option(help: "Target: a raw item id.") var target: String
+    @Option(help: "Target: a raw item id.") var target: String?
     @Option(help: "Explain this path (raw item ids, comma-separated) instead of generating.") var path: String?
     @Option(help: "Beams (paths returned).") var beams = 3
     @Option(help: "Most items per path.") var maxItems = 10
@@ -28,12 +33,34 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Accepted for older scripts: paths never repeat an item (the default).") var noRepeats = false
     @Option(help: "Write the first path's p(target) and CTR curves to this SVG file.") var svg: String?
     @Flag(help: "Print JSON instead of tables.") var json = false
+    @Option(help: "Batch: a tasks directory (catalog.json and split files).") var tasks: String?
+    @Option(help: "Batch: the split of --tasks.") var split = "test"
+    @Option(help: "Batch: an official ProRL split file, instead of --tasks.") var splitFile: String?
+    @Option(help: "Batch: the .datamaps of --split-file.") var datamaps: String?
+    @Option(help: "Batch: the JSON-lines file to write.") var out: String?
+    @Option(help: "Batch: only the first N tasks (0: all).") var limit = 0
+    @Option(help: "Kernel threads (0: one per core; at most 1024).", transform: parseThreads) var threads = 0
+
+    var batch: Bool { tasks != nil || splitFile != nil }
 
     func validate() throws {
-        guard (history == nil) != (user == nil) else { throw ValidationError("give exactly one of --history and --user") }
-        if user != nil && inter == nil { throw ValidationError("--user needs --inter") }
         guard (1...1024).contains(beams) else { throw ValidationError("--beams: expected 1...1024, found \(beams)") }
         guard (1...1000).contains(maxItems) else { throw ValidationError("--max-items: expected 1...1000, found \(maxItems)") }
+        if batch {
+            guard (tasks == nil) != (splitFile == nil) else { throw ValidationError("give exactly one of --tasks and --split-file") }
+            if splitFile != nil && datamaps == nil { throw ValidationError("--split-file needs --datamaps") }
+            if tasks != nil && datamaps != nil { throw ValidationError("--datamaps goes with --split-file, not --tasks") }
+            guard out != nil else { throw ValidationError("--tasks and --split-file write JSON lines: give --out FILE") }
+            guard history == nil, user == nil, target == nil, path == nil, svg == nil else {
+                throw ValidationError("--history, --user, --target, --path and --svg are for one task, not with --tasks/--split-file")
+            }
+            guard limit >= 0 else { throw ValidationError("--limit: expected ≥ 0, found \(limit)") }
+            return
+        }
+        guard target != nil else { throw ValidationError("give --target (or --tasks for a batch)") }
+        guard out == nil else { throw ValidationError("--out is for a batch (--tasks or --split-file)") }
+        guard (history == nil) != (user == nil) else { throw ValidationError("give exactly one of --history and --user") }
+        if user != nil && inter == nil { throw ValidationError("--user needs --inter") }
         guard (1...4096).contains(historyLength) else { throw ValidationError("--history-length: expected 1...4096, found \(historyLength)") }
     }
 
@@ -48,12 +75,15 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
+        Kernels.threads = threads
         let pol = try Policy.load(policy)
         let sim = try Simulator.load(simulator)
         guard maxItems < sim.model.maxLength else {
             throw ValidationError("--max-items: the simulator reads \(sim.model.maxLength) items, so at most \(sim.model.maxLength - 1) "
                                   + "fit after a history, found \(maxItems)")
         }
+        if batch { return try runBatch(pol, sim) }
+        let target = self.target!
         var cat: ItemCatalog
         if let catalog {
             cat = try ItemCatalog.read(catalog)
@@ -115,5 +145,39 @@ struct GenerateCommand: ParsableCommand {
                                               ctr: first.steps.compactMap(\.ctr)), to: svg)
             if !json { print("\nwrote \(svg)") }
         }
+    }
+
+    /// `--tasks`/`--split-file`: every task's paths as JSON lines in --out.
+    func runBatch(_ pol: Policy, _ sim: Simulator) throws {
+        let catalog: ItemCatalog, all: [ProactiveTask], source: String
+        if let tasks {
+            catalog = try ItemCatalog.read("\(tasks)/catalog.json")
+            source = "\(tasks)/\(split).jsonl"
+        } else {
+            catalog = try ProRLDatamaps.catalog(datamaps!)
+            source = splitFile!
+        }
+        all = try TaskFile.read(source, catalog: catalog)
+        guard pol.itemIDs == catalog.rawIDs else {
+            throw DataError(file: policy, "the policy's items differ from the tasks' catalogue", kind: .incompatible)
+        }
+        let evaluator = try PathEvaluator(simulator: sim, catalog: catalog, maxItems: maxItems)
+        var (kept, dropped) = evaluator.scorable(all)
+        if limit > 0 { kept = Array(kept.prefix(limit)) }
+        guard !kept.isEmpty else { throw DataError(file: source, "no task the simulator can score") }
+        var options = DecodingOptions()
+        options.maxItems = maxItems
+        options.constrained = true
+        options.allowRepeats = allowRepeats && !noRepeats
+        print("generating \(beams) path\(beams == 1 ? "" : "s") for \(kept.count) tasks of \(source)"
+              + (dropped > 0 ? " (\(dropped) unknown to the simulator skipped)" : ""))
+        fflush(nil)
+        let start = Date()
+        let lines = try PathExport.lines(policy: pol, evaluator: evaluator, tasks: kept, beams: beams, options: options) { done, total in
+            print(String(format: "  %d / %d tasks  %.0f tasks/s", done, total, Double(done) / max(Date().timeIntervalSince(start), 1e-9)))
+            fflush(nil)
+        }
+        try AtomicFile.write(lines.map { $0 + "\n" }.joined(), to: out!)
+        print("wrote \(lines.count) paths to \(out!)")
     }
 }

@@ -253,6 +253,45 @@ struct CommandTests {
         #expect(text.contains("scored by gru"), "the markdown names its evaluator")
     }
 
+    @Test("generate --tasks writes every task's paths as JSON lines; IoI, IoR and CTR equal prorl eval's, task by task")
+    func batchExport() throws {
+        let dir = TestPaths.temporaryDirectory("prorl-export")
+        let inputs = try Self.tinyInputs(in: dir)
+        let m = Self.message(["generate", "--policy", inputs.policy, "--simulator", inputs.simulator, "--tasks", inputs.tasks,
+                              "--split", "validation", "--beams", "2", "--max-items", "3", "--out", "\(dir)/paths.jsonl",
+                              "--threads", "1"])
+        #expect(m == nil, "generate failed: \(m ?? "")")
+        let e = Self.message(["eval", "--simulator", inputs.simulator, "--tasks", inputs.tasks, "--split", "validation",
+                              "--policy", "sft=\(inputs.policy)", "--beams", "2", "--max-items", "3", "--baselines", "none",
+                              "--out", "\(dir)/eval", "--threads", "1"])
+        #expect(e == nil, "eval failed: \(e ?? "")")
+        let perTask = try #require(try ResultsTable.read("\(dir)/eval/results.json").rows.first?.perTask)
+        let lines = try String(contentsOfFile: "\(dir)/paths.jsonl", encoding: .utf8).split(separator: "\n")
+        let rows = try lines.map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        #expect(rows.count == 2 * perTask.ioi.count, "two paths per task: \(rows.count) lines for \(perTask.ioi.count) tasks")
+        let top = rows.filter { $0["beam"] as? Int == 0 }
+        #expect(top.map { $0["task"] as? Int } == Array(0..<perTask.ioi.count).map { Optional($0) })
+        // (the same numbers; JSON text keeps 15 significant digits)
+        func same(_ key: String, _ want: [Double]) -> Bool {
+            top.count == want.count && zip(top, want).allSatisfy { abs(($0[key] as? Double ?? .nan) - $1) <= 1e-12 * max(1, abs($1)) }
+        }
+        #expect(same("ioi", perTask.ioi), "IoI of the top paths equals eval's: \(top.map { $0["ioi"] ?? "-" }) vs \(perTask.ioi)")
+        #expect(same("ior", perTask.ior), "IoR: \(top.map { $0["ior"] ?? "-" }) vs \(perTask.ior)")
+        #expect(same("ctr", perTask.ctr), "CTR: \(top.map { $0["ctr"] ?? "-" }) vs \(perTask.ctr)")
+        for row in rows {
+            let path = row["path"] as? [String] ?? [], steps = row["steps"] as? [[String: Any]] ?? []
+            #expect(steps.count == path.count + 1 && (row["titles"] as? [String])?.count == path.count)
+            #expect(Set(path).count == path.count, "no repeats by default")
+            // the last step's log p(target) minus the first is the path's IoI
+            if let first = steps.first?["log_p_target"] as? Double, let last = steps.last?["log_p_target"] as? Double,
+               let ioi = row["ioi"] as? Double {
+                #expect(abs((last - first) - ioi) < 1e-5)
+            }
+        }
+        #expect(Self.message(["generate", "--policy", inputs.policy, "--simulator", inputs.simulator, "--tasks", inputs.tasks])?
+            .contains("give --out FILE") == true)
+    }
+
     @Test("prorl demo --quick runs the whole pipeline and writes the report, tables and figures")
     func demoEndToEnd() throws {
         let out = TestPaths.temporaryDirectory("prorl-demo") + "/run"

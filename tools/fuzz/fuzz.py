@@ -269,25 +269,31 @@ def jsonl_task_cases(kind, path, rng):
     return cases
 
 
-def catalog_cases(path, rng):
-    cases = text_cases("catalog.json", path, rng)
-    cat = json.load(open(path))
-
-    def case(name, edit, defect=True):
-        def f(p):
-            c = json.loads(json.dumps(cat))
-            edit(c)
-            open(p, "w").write(json.dumps(c))
-        cases.append((f"catalog.json: {name}", defect, f))
-    case("attribute index 99", lambda c: c["items"][0].update(attributes=[99]))
-    case("attribute index -1", lambda c: c["items"][0].update(attributes=[-1]))
-    case("attribute index 2^63", lambda c: c["items"][0].update(attributes=[2**63]))
-    case("items not a list", lambda c: c.update(items={}))
-    case("an item without id", lambda c: c["items"][0].pop("id"))
-    case("a duplicate id", lambda c: c["items"][1].update(id=c["items"][0]["id"]))
-    case("no attribute_names", lambda c: c.pop("attribute_names"))
-    case("one item fewer", lambda c: c["items"].pop())
+def json_edit_cases(kind, path, rng, edits):
+    """The text cases of a JSON file, then one case per (name, edit of the parsed
+    object) in `edits`, every one a defect."""
+    cases = text_cases(kind, path, rng)
+    original = json.load(open(path))
+    for name, edit in edits:
+        def f(p, edit=edit):
+            o = json.loads(json.dumps(original))
+            edit(o)
+            open(p, "w").write(json.dumps(o))
+        cases.append((f"{kind}: {name}", True, f))
     return cases
+
+
+def catalog_cases(path, rng):
+    return json_edit_cases("catalog.json", path, rng, [
+        ("attribute index 99", lambda c: c["items"][0].update(attributes=[99])),
+        ("attribute index -1", lambda c: c["items"][0].update(attributes=[-1])),
+        ("attribute index 2^63", lambda c: c["items"][0].update(attributes=[2**63])),
+        ("items not a list", lambda c: c.update(items={})),
+        ("an item without id", lambda c: c["items"][0].pop("id")),
+        ("a duplicate id", lambda c: c["items"][1].update(id=c["items"][0]["id"])),
+        ("no attribute_names", lambda c: c.pop("attribute_names")),
+        ("one item fewer", lambda c: c["items"].pop()),
+    ])
 
 
 def recbole_cases(kind, path, rng):
@@ -300,8 +306,8 @@ def recbole_cases(kind, path, rng):
         cases.append((f"{kind}: {name}", defect, f))
     case("header only", lines[0] + "\n")
     case("no header types", lines[0].replace(":token", "").replace(":float", "") + "\n" + "\n".join(lines[1:]) + "\n")
-    case("a missing column", "\n".join("\t".join(l.split("\t")[:-1]) for l in lines) + "\n",
-         defect=kind.endswith(".inter") is False and False)
+    # the last column (timestamps, genres) is optional
+    case("a missing column", "\n".join("\t".join(l.split("\t")[:-1]) for l in lines) + "\n", defect=False)
     case("a short row", "\n".join(lines[:3] + [lines[3].split("\t")[0]] + lines[4:]) + "\n")
     case("a long row", "\n".join(lines[:3] + [lines[3] + "\textra"] + lines[4:]) + "\n")
     if kind.endswith(".inter"):
@@ -315,26 +321,18 @@ def recbole_cases(kind, path, rng):
 
 
 def world_cases(path, rng):
-    cases = text_cases("world.json", path, rng)
-    world = json.load(open(path))
-
-    def case(name, edit, defect=True):
-        def f(p):
-            w = json.loads(json.dumps(world))
-            edit(w)
-            open(p, "w").write(json.dumps(w))
-        cases.append((f"world.json: {name}", defect, f))
-    case("itemGenres one short", lambda w: w["itemGenres"].pop())
-    case("itemAppeal one short", lambda w: w["itemAppeal"].pop())
-    case("a genre mix too short", lambda w: w["itemGenres"][5].pop())
-    case("a taste too short", lambda w: w["initialTaste"][0].pop())
-    case("no users", lambda w: w.update(initialTaste=[]))
-    case("settings genres 0", lambda w: w["settings"].update(genres=0))
-    case("settings genres 1000", lambda w: w["settings"].update(genres=1000))
-    case("settings drift 5", lambda w: w["settings"].update(drift=5))
-    case("an appeal of 1e400", lambda w: w["itemAppeal"].__setitem__(3, "1e400"))
-    case("no settings", lambda w: w.pop("settings"))
-    return cases
+    return json_edit_cases("world.json", path, rng, [
+        ("itemGenres one short", lambda w: w["itemGenres"].pop()),
+        ("itemAppeal one short", lambda w: w["itemAppeal"].pop()),
+        ("a genre mix too short", lambda w: w["itemGenres"][5].pop()),
+        ("a taste too short", lambda w: w["initialTaste"][0].pop()),
+        ("no users", lambda w: w.update(initialTaste=[])),
+        ("settings genres 0", lambda w: w["settings"].update(genres=0)),
+        ("settings genres 1000", lambda w: w["settings"].update(genres=1000)),
+        ("settings drift 5", lambda w: w["settings"].update(drift=5)),
+        ("an appeal of 1e400", lambda w: w["itemAppeal"].__setitem__(3, "1e400")),
+        ("no settings", lambda w: w.pop("settings")),
+    ])
 
 
 # ------------------------------------------------------------------- commands
@@ -369,22 +367,19 @@ def build(corpus, world_dir):
                 "--beams", "1", "--max-items", "3"]
 
     # model files, read by generate (and the RL state by train --resume)
-    for name, defect, mutate in safetensors_cases("policy", os.path.join(c.demo, "pretrain/policy-sft.safetensors"), rng):
-        def setup(d, mutate=mutate):
+    def model_setup(mutate, broken):
+        def setup(d):
             c.copy(d, "pretrain/policy-sft.safetensors", "policy.safetensors")
             c.copy(d, "simulator/simulator.safetensors", "simulator.safetensors")
-            mutate(os.path.join(d, "policy.safetensors"))
-            return generate(d), [], "policy.safetensors"
-        c.add(name, defect, setup)
+            mutate(os.path.join(d, broken))
+            return generate(d), [], broken
+        return setup
+    for name, defect, mutate in safetensors_cases("policy", os.path.join(c.demo, "pretrain/policy-sft.safetensors"), rng):
+        c.add(name, defect, model_setup(mutate, "policy.safetensors"))
     for name, defect, mutate in safetensors_cases("simulator", os.path.join(c.demo, "simulator/simulator.safetensors"), rng):
         if name in ("simulator: metadata config missing", "simulator: metadata format missing"):
             defect = False  # a bare state_dict: the architecture is inferred from the tensors (documented)
-        def setup(d, mutate=mutate):
-            c.copy(d, "pretrain/policy-sft.safetensors", "policy.safetensors")
-            c.copy(d, "simulator/simulator.safetensors", "simulator.safetensors")
-            mutate(os.path.join(d, "simulator.safetensors"))
-            return generate(d), [], "simulator.safetensors"
-        c.add(name, defect, setup)
+        c.add(name, defect, model_setup(mutate, "simulator.safetensors"))
 
     def resume_setup(mutate, target_file, needle=None):
         def setup(d):
@@ -502,6 +497,13 @@ def build(corpus, world_dir):
         for v in values:
             b = gen_base + (() if flag == "--target" else ("--target", target)) + (() if flag == "--history" else ("--history", hist))
             flag_case("generate", flag, v, copy=models, base=b)
+    batch_base = ("--policy", "policy.safetensors", "--simulator", "simulator.safetensors", "--tasks", "tasks",
+                  "--out", "out", "--threads", "1")
+    for flag, values in {"--beams": ["0", "2000"], "--limit": ["-1"], "--split": ["bogus"], "--max-items": ["0", "60"],
+                         "--target": [target], "--history": [hist], "--datamaps": ["x"]}.items():
+        for v in values:
+            flag_case("generate", flag, v, copy=models, base=batch_base,
+                      needle={"--split": "bogus", "--target": "target", "--history": "history", "--datamaps": "split-file"}.get(flag))
     pre_base = ("--tasks", "tasks", "--out", "out", "--threads", "1")
     for flag, values in {"--epochs": ["0", "-1"], "--batch-size": ["0", "1000000000000"], "--lr": ["nan", "inf", "-1", "0"],
                          "--dropout": ["-0.1", "1", "nan"], "--weight-decay": ["nan", "-1"], "--tokenizer": ["bogus"],

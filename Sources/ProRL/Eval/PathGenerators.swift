@@ -9,18 +9,26 @@ public enum PathGenerators {
     /// (DESIGN §2.8; constrained to valid items unless `options` say not).
     public static func beams(policy: Policy, tasks: [ProactiveTask], beams: Int, options: DecodingOptions,
                              batch: Int = 32) -> [[[Int32?]]] {
+        scoredBeams(policy: policy, tasks: tasks, beams: beams, options: options, batch: batch).map { $0.map(\.items) }
+    }
+
+    /// The same with each path's beam score (log-prob per generated token).
+    public static func scoredBeams(policy: Policy, tasks: [ProactiveTask], beams: Int, options: DecodingOptions,
+                                   batch: Int = 32) -> [[(items: [Int32?], score: Float)]] {
         let prompts = tasks.map { policy.encoderTokens(history: $0.history, target: $0.target) }
         let longest = prompts.map(\.count).max() ?? 1
         let size = min(batch, max(tasks.count, 1))
         let decoder = T5Decoder(model: policy.model, maxPrompts: size, maxRows: size * beams, encoderLength: longest,
                                 maxSteps: policy.decoderLength(maxItems: options.maxItems))
         let decoding = PathDecoding(decoder: decoder, tokenizer: policy.tokenizer)
-        var out: [[[Int32?]]] = []
+        var out: [[(items: [Int32?], score: Float)]] = []
         var start = 0
         while start < tasks.count {
             let end = min(start + size, tasks.count)
             for list in decoding.beamSearch(prompts: Array(prompts[start..<end]), beams: beams, options: options) {
-                out.append(list.map { Rollout(tokens: $0.tokens, tokenizer: policy.tokenizer, maxItems: options.maxItems).items })
+                out.append(list.map {
+                    (Rollout(tokens: $0.tokens, tokenizer: policy.tokenizer, maxItems: options.maxItems).items, $0.score)
+                })
             }
             start = end
         }

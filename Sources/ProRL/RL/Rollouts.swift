@@ -60,6 +60,10 @@ public struct StepRewards: Sendable, Equatable {
     public var pathIoI: [Double]
     public var pathIoR: [Double]
     public var pathCTR: [Double]
+    /// log p(target) and its rank after the history alone (step 0), per
+    /// path; a step's values are these plus its IoI, minus its IoR.
+    public var startLogProb: [Double] = []
+    public var startRank: [Double] = []
 
     public init(ctr: [[Double]], ioi: [[Double]], ior: [[Double]], invalid: [[Bool]], duplicate: [[Bool]],
                 pathIoI: [Double], pathIoR: [Double], pathCTR: [Double]) {
@@ -167,6 +171,8 @@ public final class RolloutScorer: @unchecked Sendable {
             out.pathIoI.append(Double(s.ioi))
             out.pathIoR.append(Double(s.ior))
             out.pathCTR.append(Double(s.meanCTR))
+            out.startLogProb.append(Double(s.logProb[0]))
+            out.startRank.append(Double(s.rank[0]))
         }
         // invalid steps: one below the batch's smallest valid value
         let floorIoI = minIoI.isFinite ? minIoI - 1 : -1, floorIoR = minIoR.isFinite ? minIoR - 1 : -1
