@@ -34,7 +34,7 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined
 export PRORL_OPENMP := 1
 
 .PHONY: all deps lib install test test-kernels test-kernels-asan test-kernels-serial test-swift \
-        test-capi test-fuzz build-plain bench bench-kernels bench-engine demo clean
+        test-capi test-fuzz test-python build-plain bench bench-kernels bench-engine demo clean
 
 all: lib
 	$(SWIFT) build -c release
@@ -94,7 +94,7 @@ $(BUILD)/include/prorl_kernels.h: CKernels/include/prorl_kernels.h
 
 # ---- tests --------------------------------------------------------------
 
-test: test-kernels test-kernels-asan test-kernels-serial test-swift test-capi test-fuzz build-plain
+test: test-kernels test-kernels-asan test-kernels-serial test-swift test-capi test-fuzz test-python build-plain
 	@echo "all tests passed"
 
 # C-only: the test program links the static library and nothing else.
@@ -162,6 +162,18 @@ test-fuzz: test-capi
 	rm -rf $(CAPI_RUN)/fuzz
 	python3 tools/fuzz/fuzz.py .build/release/prorl $(CAPI_RUN)/demo $(CAPI_RUN)/fuzz
 	python3 tools/fuzz/kill_resume.py .build/release/prorl $(CAPI_RUN)/demo/prorl $(CAPI_RUN)/kill
+
+# The Python bindings (python/, ctypes over libprorl): installed into a fresh
+# venv with pip, as a user would, and tested against the run test-capi made.
+PYVENV := $(BUILD)/pyvenv
+test-python: test-capi
+	rm -rf $(PYVENV)
+	@python3 -m venv $(PYVENV) 2>/dev/null || { echo "installing python3-venv"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq python3-venv >/dev/null && python3 -m venv $(PYVENV); }
+	$(PYVENV)/bin/pip install --quiet --disable-pip-version-check ./python
+	cd $(BUILD) && PRORL_LIBRARY=$(abspath $(BUILD)/lib/libprorl.so) PRORL_TEST_RUN=$(abspath $(CAPI_RUN)/demo/prorl) \
+	  $(abspath $(PYVENV))/bin/python -m unittest discover -s $(abspath python/tests) -v
 
 # The package must also build as a plain dependency would: no OpenMP, no
 # unsafe flags.
