@@ -61,10 +61,14 @@ lib: $(BUILD)/lib/libprorl_kernels.a $(BUILD)/include/prorl_kernels.h \
 # The C API is a Swift library product (it carries the engine); SwiftPM
 # names it after the product, we install it as libprorl.so (no SONAME, so
 # the file name is what programs record).
+# Only the API's functions (prorl_*) are exported: a version script hides
+# the engine's own symbols, so a program linking libprorl sees prorl.h and
+# nothing else.
 $(BUILD)/lib/libprorl.so: $(wildcard Sources/*/*.swift Sources/*/*/*.swift Sources/CProRLAPI/*.c Sources/CProRLAPI/include/*.h) $(KERNEL_DEPS) | deps
 	@mkdir -p $(BUILD)/lib
-	$(SWIFT) build -c release --product prorl-embed
-	cp .build/release/libprorl-embed.so $@
+	printf '{ global: prorl_*; local: *; };\n' > $(BUILD)/prorl.map
+	$(SWIFT) build -c release --product prorl-embed --scratch-path .build-embed -Xlinker --version-script=$(abspath $(BUILD)/prorl.map)
+	cp .build-embed/release/libprorl-embed.so $@
 
 $(BUILD)/include/prorl.h: Sources/CProRLAPI/include/prorl.h
 	@mkdir -p $(BUILD)/include
@@ -207,4 +211,4 @@ demo: deps
 	.build/release/prorl demo --out runs/demo
 
 clean:
-	rm -rf $(BUILD) .build .build-plain
+	rm -rf $(BUILD) .build .build-plain .build-embed

@@ -33,6 +33,35 @@ func status(of kind: DataError.Kind) -> prorl_status {
     }
 }
 
+// MARK: Versioned structs
+
+/// A caller's struct read by the one rule of prorl.h: `struct_size` (the
+/// first field) must be one of the sizes the struct has had (`sizes`, each
+/// version appends fields); the fields it covers are copied over
+/// `defaults`, the rest keep them.
+func versioned<T>(_ p: UnsafePointer<T>, sizes: [Int], defaults: T, _ what: String) throws -> T {
+    let size = UnsafeRawPointer(p).load(as: Int.self)
+    guard sizes.contains(size) else {
+        throw APIError(.invalidArgument, "\(what).struct_size \(size): expected one of \(sizes) (sizeof as compiled; "
+                       + "the *_default_params() functions set it)")
+    }
+    var out = defaults
+    withUnsafeMutableBytes(of: &out) { dst in dst.copyMemory(from: UnsafeRawBufferPointer(start: p, count: size)) }
+    return out
+}
+
+/// Writes `value` into a caller's out-struct by the same rule: as much of
+/// it as the caller's `struct_size` (one of `sizes`) covers.
+func writeVersioned<T>(_ value: T, to p: UnsafeMutablePointer<T>, sizes: [Int], _ what: String) throws {
+    let size = UnsafeRawPointer(p).load(as: Int.self)
+    guard sizes.contains(size) else {
+        throw APIError(.invalidArgument, "\(what).struct_size \(size): expected one of \(sizes) (sizeof as compiled)")
+    }
+    var v = value
+    withUnsafeBytes(of: &v) { src in UnsafeMutableRawPointer(p).copyMemory(from: src.baseAddress!, byteCount: size) }
+    UnsafeMutableRawPointer(p).storeBytes(of: size, as: Int.self)
+}
+
 /// Runs `body`; errors become a status and the thread's last-error message.
 func guarded(_ body: () throws -> Void) -> prorl_status {
     do {
@@ -68,10 +97,10 @@ func checked<T>(_ handle: OpaquePointer?, _ what: String, as: T.Type) throws -> 
 
 func threadCount(_ params: UnsafePointer<prorl_model_params>?) throws -> Int {
     guard let params else { return 0 }
-    guard params.pointee.struct_size >= MemoryLayout<prorl_model_params>.size else {
-        throw APIError(.invalidArgument, "params.struct_size \(params.pointee.struct_size): fill params with prorl_model_default_params()")
-    }
-    return try threadCount(params.pointee.n_threads)
+    var defaults = prorl_model_params()
+    capiModelDefaultParams(&defaults)
+    let p = try versioned(params, sizes: [MemoryLayout<prorl_model_params>.size], defaults: defaults, "params")
+    return try threadCount(p.n_threads)
 }
 
 // MARK: Model
@@ -249,10 +278,13 @@ public func capiModelItemTitle(_ model: OpaquePointer?, _ item: UnsafePointer<CC
 @_cdecl("prorl_generate_default_params")
 public func capiGenerateDefaultParams(_ params: UnsafeMutablePointer<prorl_generate_params>?) {
     guard let params else { return }
-    params.pointee = prorl_generate_params(struct_size: MemoryLayout<prorl_generate_params>.size, decoding: PRORL_DECODE_BEAM,
+    params.pointee = prorl_generate_params(struct_size: MemoryLayout<prorl_generate_params>.size, decoding: beamDecoding,
                                            n_paths: 3, max_items: 10, constrained: 1, temperature: 1, top_k: 0, top_p: 1,
                                            seed: 7, no_repeats: 1)
 }
+
+/// prorl_decoding values as the struct's int32_t field holds them.
+let beamDecoding = Int32(PRORL_DECODE_BEAM.rawValue), sampleDecoding = Int32(PRORL_DECODE_SAMPLE.rawValue)
 
 @_cdecl("prorl_generate")
 public func capiGenerate(_ model: OpaquePointer?, _ history: UnsafePointer<UnsafePointer<CChar>?>?, _ nHistory: Int,
@@ -265,20 +297,15 @@ public func capiGenerate(_ model: OpaquePointer?, _ history: UnsafePointer<Unsaf
         var p = prorl_generate_params()
         capiGenerateDefaultParams(&p)
         if let params {
-            // callers built before `no_repeats` pass the shorter struct: they keep ABI 1.0's behaviour
-            let full = MemoryLayout<prorl_generate_params>.size
-            let first = MemoryLayout<prorl_generate_params>.offset(of: \.no_repeats)!
-            let size = params.pointee.struct_size
-            guard size == full || size == first else {
-                throw APIError(.invalidArgument, "params.struct_size \(size): fill params with prorl_generate_default_params()")
-            }
-            withUnsafeMutableBytes(of: &p) { dst in dst.copyMemory(from: UnsafeRawBufferPointer(start: params, count: size)) }
-            if size == first { p.no_repeats = 0 }  // what ABI 1.0 did: repeats allowed
-            p.struct_size = full
+            // the struct before `no_repeats` (ABI 1.0) and now; 1.0's callers keep repeats allowed
+            let before = MemoryLayout<prorl_generate_params>.offset(of: \.no_repeats)!
+            let size = UnsafeRawPointer(params).load(as: Int.self)
+            if size == before { p.no_repeats = 0 }
+            p = try versioned(params, sizes: [before, MemoryLayout<prorl_generate_params>.size], defaults: p, "params")
         }
         guard p.n_paths >= 1, p.n_paths <= 64 else { throw APIError(.invalidArgument, "n_paths must be in 1...64, found \(p.n_paths)") }
         guard p.max_items >= 1, p.max_items <= 50 else { throw APIError(.invalidArgument, "max_items must be in 1...50, found \(p.max_items)") }
-        guard p.decoding == PRORL_DECODE_BEAM || p.decoding == PRORL_DECODE_SAMPLE else {
+        guard p.decoding == beamDecoding || p.decoding == sampleDecoding else {
             throw APIError(.invalidArgument, "decoding must be PRORL_DECODE_BEAM or PRORL_DECODE_SAMPLE")
         }
         guard p.temperature > 0, p.temperature.isFinite, p.top_k >= 0, p.top_p > 0, p.top_p <= 1 else {
@@ -304,7 +331,7 @@ public func capiGenerate(_ model: OpaquePointer?, _ history: UnsafePointer<Unsaf
         let encoder = m.policy.encoderTokens(history: hist, target: tgt)
         let decoder = m.decoder(prompts: 1, rows: k, encoderLength: encoder.count, steps: m.policy.decoderLength(maxItems: options.maxItems))
         let decoding = PathDecoding(decoder: decoder, tokenizer: m.policy.tokenizer)
-        let decoded = p.decoding == PRORL_DECODE_BEAM
+        let decoded = p.decoding == beamDecoding
             ? decoding.beamSearch(prompts: [encoder], beams: k, options: options)[0]
             : decoding.sample(prompts: [encoder], samplesPerPrompt: k, options: options)
         let paths = decoded.map { Rollout(tokens: $0.tokens, tokenizer: m.policy.tokenizer, maxItems: options.maxItems).items }
@@ -313,7 +340,7 @@ public func capiGenerate(_ model: OpaquePointer?, _ history: UnsafePointer<Unsaf
         itemsNeeded?.pointee = needed
         for (i, path) in paths.enumerated() {
             pathLengths[i] = path.count
-            pathScores?[i] = p.decoding == PRORL_DECODE_BEAM ? decoded[i].score : decoded[i].logProb
+            pathScores?[i] = p.decoding == beamDecoding ? decoded[i].score : decoded[i].logProb
         }
         guard needed <= itemsCapacity else {
             throw APIError(.bufferTooSmall, "items_capacity \(itemsCapacity): the paths need \(needed) items")
@@ -369,10 +396,34 @@ public func capiScorePath(_ model: OpaquePointer?, _ history: UnsafePointer<Unsa
 final class Trainer {
     let session: RLSession
     var threads: Int
+    var progress: prorl_progress_fn? = nil
+    var progressData: UnsafeMutableRawPointer? = nil
     init(session: RLSession, threads: Int) {
         self.session = session
         self.threads = threads
     }
+}
+
+// MARK: Log
+
+/// The process-wide log callback (prorl_set_log_callback), behind a lock.
+private let logLock = NSLock()
+nonisolated(unsafe) private var logCallback: (fn: prorl_log_fn, data: UnsafeMutableRawPointer?)? = nil
+
+@_cdecl("prorl_set_log_callback")
+public func capiSetLogCallback(_ fn: prorl_log_fn?, _ data: UnsafeMutableRawPointer?) {
+    logLock.lock()
+    logCallback = fn.map { ($0, data) }
+    logLock.unlock()
+}
+
+/// Sends one line to the log callback, if there is one.
+func log(_ level: prorl_log_level, _ message: String) {
+    logLock.lock()
+    let target = logCallback
+    logLock.unlock()
+    guard let target else { return }
+    message.withCString { target.fn(Int32(level.rawValue), $0, target.data) }
 }
 
 @_cdecl("prorl_trainer_open")
@@ -392,22 +443,49 @@ public func capiTrainerOpen(_ dir: UnsafePointer<CChar>?, _ params: UnsafePointe
 
 @_cdecl("prorl_trainer_step")
 public func capiTrainerStep(_ trainer: OpaquePointer?, _ n: Int32, _ last: UnsafeMutablePointer<prorl_train_stats>?) -> prorl_status {
-    guarded {
+    var stopped = false
+    let status = guarded {
         let t = try checked(trainer, "trainer", as: Trainer.self)
         guard n >= 0 else { throw APIError(.invalidArgument, "n_steps must be ≥ 0, found \(n)") }
-        if let last, last.pointee.struct_size < MemoryLayout<prorl_train_stats>.size {
-            throw APIError(.invalidArgument, "last.struct_size \(last.pointee.struct_size): set it to sizeof(prorl_train_stats)")
+        let sizes = [MemoryLayout<prorl_train_stats>.size]
+        if let last {
+            let size = UnsafeRawPointer(last).load(as: Int.self)
+            guard sizes.contains(size) else {
+                throw APIError(.invalidArgument, "last.struct_size \(size): set it to sizeof(prorl_train_stats)")
+            }
         }
         Kernels.threads = t.threads
         try t.session.extend(by: Int(n))
-        var log: RLStepLog? = nil
-        for _ in 0..<n { log = try t.session.step().log }
-        if let last, let log {
-            last.pointee = prorl_train_stats(struct_size: MemoryLayout<prorl_train_stats>.size, step: Int64(log.step),
-                                             length: log["length"] ?? .nan, path_reward: log["path_reward"] ?? .nan,
-                                             path_ioi: log["path_ioi"] ?? .nan, path_ctr: log["path_ctr"] ?? .nan,
-                                             kl: log["kl"] ?? .nan, seconds: log["seconds"] ?? .nan)
+        for _ in 0..<n {
+            let p = try t.session.step()
+            let l = p.log
+            var stats = prorl_train_stats(struct_size: MemoryLayout<prorl_train_stats>.size, step: Int64(l.step),
+                                          length: l["length"] ?? .nan, path_reward: l["path_reward"] ?? .nan,
+                                          path_ioi: l["path_ioi"] ?? .nan, path_ctr: l["path_ctr"] ?? .nan,
+                                          kl: l["kl"] ?? .nan, seconds: l["seconds"] ?? .nan)
+            if let v = p.validation {
+                log(PRORL_LOG_INFO, String(format: "%@: step %d validation IoI %.4f IoR %.1f CTR %.4f%@", t.session.run.directory,
+                                           l.step, v.reference.ioi, v.reference.ior, v.reference.ctr, p.improved ? " (best so far)" : ""))
+            }
+            if let last { try writeVersioned(stats, to: last, sizes: sizes, "last") }
+            if let fn = t.progress, fn(&stats, t.progressData) != 0 {
+                try t.session.save()
+                log(PRORL_LOG_INFO, "\(t.session.run.directory): stopped by the progress callback after step \(l.step); checkpoint written")
+                stopped = true
+                break
+            }
         }
+    }
+    return status == PRORL_OK && stopped ? PRORL_STOPPED : status
+}
+
+@_cdecl("prorl_trainer_set_progress")
+public func capiTrainerSetProgress(_ trainer: OpaquePointer?, _ fn: prorl_progress_fn?, _ data: UnsafeMutableRawPointer?)
+    -> prorl_status {
+    guarded {
+        let t = try checked(trainer, "trainer", as: Trainer.self)
+        t.progress = fn
+        t.progressData = data
     }
 }
 

@@ -63,6 +63,18 @@ static void write_file(const char *path, const char *text) {
                "%s returned %s, expected a refusal", #call, prorl_status_name(got_));   \
     } while (0)
 
+/* A progress callback that asks to stop at its second call. */
+static int32_t stop_at_second(const prorl_train_stats *stats, void *data) {
+    int *calls = (int *)data;
+    (*calls)++;
+    return stats->struct_size == sizeof *stats && *calls >= 2;
+}
+
+/* A log callback that counts its lines. */
+static void count_lines(int32_t level, const char *message, void *data) {
+    if ((level == PRORL_LOG_INFO || level == PRORL_LOG_WARNING) && message && *message) (*(int *)data)++;
+}
+
 /* Every entry point with edge values; returns the number of failures. */
 static int edge_calls(const char *run) {
     prorl_model *m = NULL;
@@ -370,6 +382,25 @@ int main(int argc, char **argv) {
     EXPECT(done == stats.step && steps_total == done, "progress %lld of %lld", (long long)done, (long long)steps_total);
     EXPECT_STATUS(prorl_trainer_step(NULL, 1, &stats), PRORL_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(prorl_trainer_step(trainer, -1, &stats), PRORL_ERR_INVALID_ARGUMENT);
+    /* the progress callback stops a run cleanly after the current step, checkpointed; the log callback hears of it */
+    int calls = 0, lines = 0;
+    int64_t before = 0;
+    EXPECT_STATUS(prorl_trainer_progress(trainer, &before, NULL), PRORL_OK);
+    prorl_set_log_callback(count_lines, &lines);
+    EXPECT_STATUS(prorl_trainer_set_progress(trainer, stop_at_second, &calls), PRORL_OK);
+    EXPECT_STATUS(prorl_trainer_step(trainer, 5, &stats), PRORL_STOPPED);
+    EXPECT(calls == 2 && stats.step == before + 2, "stopped after 2 of 5 steps: %d calls, step %lld (from %lld)", calls,
+           (long long)stats.step, (long long)before);
+    EXPECT_STATUS(prorl_trainer_progress(trainer, &done, NULL), PRORL_OK);
+    EXPECT(done == before + 2, "progress after the stop: %lld", (long long)done);
+    EXPECT(lines >= 1, "the stop is logged (%d lines)", lines);
+    EXPECT_STATUS(prorl_trainer_set_progress(trainer, NULL, NULL), PRORL_OK);
+    EXPECT_STATUS(prorl_trainer_set_progress(NULL, NULL, NULL), PRORL_ERR_INVALID_ARGUMENT);
+    prorl_set_log_callback(NULL, NULL);
+    /* one rule for struct_size: a size the struct never had is refused */
+    stats.struct_size = sizeof stats + 8;
+    EXPECT_STATUS(prorl_trainer_step(trainer, 1, &stats), PRORL_ERR_INVALID_ARGUMENT);
+    stats.struct_size = sizeof stats;
     EXPECT_STATUS(prorl_trainer_save(trainer), PRORL_OK);
     prorl_trainer_free(trainer);
     prorl_trainer_free(NULL);

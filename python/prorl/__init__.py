@@ -19,7 +19,7 @@ __all__ = ["ProRLError", "Model", "Path", "PathScore", "Trainer", "library_versi
 
 ABI_VERSION = 1
 _DECODE_BEAM, _DECODE_SAMPLE = 0, 1
-_OK, _BUFFER_TOO_SMALL = 0, 6
+_OK, _BUFFER_TOO_SMALL, _STOPPED = 0, 6, 10
 
 
 class ProRLError(Exception):
@@ -58,6 +58,13 @@ class _TrainStats(ctypes.Structure):
                 ("kl", ctypes.c_double), ("seconds", ctypes.c_double)]
 
 
+_PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.POINTER(_TrainStats), ctypes.c_void_p)
+
+
+def _stats(s: _TrainStats) -> dict:
+    return {name: getattr(s, name) for name, _ in _TrainStats._fields_ if name != "struct_size"}
+
+
 # ------------------------------------------------------------------ the library
 
 _lib = None
@@ -92,6 +99,7 @@ def _library():
         "prorl_trainer_step": (I, [P, I, ctypes.POINTER(_TrainStats)]),
         "prorl_trainer_progress": (I, [P, ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_int64)]),
         "prorl_trainer_save": (I, [P]), "prorl_trainer_free": (None, [P]),
+        "prorl_trainer_set_progress": (I, [P, _PROGRESS_FN, P]),
     }
     for name, (res, args) in sig.items():
         f = getattr(lib, name)
@@ -149,12 +157,42 @@ class PathScore(NamedTuple):
     policy_log_prob: np.ndarray
 
 
-class Model:
-    """A policy, its simulator and the item catalogue. Use ``load_run`` or
-    ``load``; close with ``close()`` or a ``with`` block."""
+class _Handle:
+    """An opaque library handle, freed by ``close()``, a ``with`` block or
+    garbage collection. Subclasses name their free function in ``_free``."""
+    _free = ""
+    _what = "handle"
 
     def __init__(self, handle):
         self._handle = handle
+
+    def _h(self):
+        if self._handle is None:
+            raise ProRLError(1, "PRORL_ERR_INVALID_ARGUMENT", f"the {self._what} is closed")
+        return self._handle
+
+    def close(self) -> None:
+        if self._handle is not None:
+            getattr(_library(), self._free)(self._handle)
+            self._handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class Model(_Handle):
+    """A policy, its simulator and the item catalogue. Use ``load_run`` or
+    ``load``; close with ``close()`` or a ``with`` block."""
+    _free, _what = "prorl_model_free", "model"
 
     @classmethod
     def load_run(cls, run_dir: str, threads: int = 0) -> "Model":
@@ -172,28 +210,6 @@ class Model:
                                            os.fsencode(catalog) if catalog else None, ctypes.byref(_params(threads)),
                                            ctypes.byref(h)))
         return cls(h)
-
-    def _h(self):
-        if self._handle is None:
-            raise ProRLError(1, "PRORL_ERR_INVALID_ARGUMENT", "the model is closed")
-        return self._handle
-
-    def close(self) -> None:
-        if self._handle is not None:
-            _library().prorl_model_free(self._handle)
-            self._handle = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def set_threads(self, threads: int) -> None:
         _check(_library().prorl_model_set_threads(self._h(), int(threads)))
@@ -269,11 +285,9 @@ class Model:
 
 # ------------------------------------------------------------------ training
 
-class Trainer:
+class Trainer(_Handle):
     """An RL run opened to continue training (one trainer per run)."""
-
-    def __init__(self, handle):
-        self._handle = handle
+    _free, _what = "prorl_trainer_free", "trainer"
 
     @classmethod
     def open(cls, run_dir: str, threads: int = 0) -> "Trainer":
@@ -281,18 +295,34 @@ class Trainer:
         _check(_library().prorl_trainer_open(os.fsencode(run_dir), ctypes.byref(_params(threads)), ctypes.byref(h)))
         return cls(h)
 
-    def _h(self):
-        if self._handle is None:
-            raise ProRLError(1, "PRORL_ERR_INVALID_ARGUMENT", "the trainer is closed")
-        return self._handle
-
-    def step(self, n: int = 1) -> dict:
+    def step(self, n: int = 1, progress=None) -> dict:
         """Runs ``n`` more RL steps (checkpointing as the run's settings
-        say) and returns the last step's statistics."""
+        say) and returns the last step's statistics. ``progress(stats)``, if
+        given, is called after each step; a true result stops after that
+        step with the run checkpointed there (``stats["stopped"]`` is then
+        True)."""
+        lib = _library()
         s = _TrainStats()
         s.struct_size = ctypes.sizeof(_TrainStats)
-        _check(_library().prorl_trainer_step(self._h(), int(n), ctypes.byref(s)))
-        return {name: getattr(s, name) for name, _ in _TrainStats._fields_ if name != "struct_size"}
+        callback = None
+        if progress is not None:
+            def call(stats, _data):
+                try:
+                    return 1 if progress(_stats(stats.contents)) else 0
+                except Exception:  # never unwind through C: stop cleanly instead
+                    return 1
+            callback = _PROGRESS_FN(call)
+            _check(lib.prorl_trainer_set_progress(self._h(), callback, None))
+        try:
+            code = lib.prorl_trainer_step(self._h(), int(n), ctypes.byref(s))
+        finally:
+            if callback is not None:
+                lib.prorl_trainer_set_progress(self._h(), _PROGRESS_FN(), None)
+        if code != _STOPPED:
+            _check(code)
+        out = _stats(s)
+        out["stopped"] = code == _STOPPED
+        return out
 
     @property
     def progress(self):
@@ -303,20 +333,3 @@ class Trainer:
 
     def save(self) -> None:
         _check(_library().prorl_trainer_save(self._h()))
-
-    def close(self) -> None:
-        if self._handle is not None:
-            _library().prorl_trainer_free(self._handle)
-            self._handle = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass

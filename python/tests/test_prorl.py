@@ -10,6 +10,7 @@ import json
 import math
 import os
 import shutil
+import struct
 import tempfile
 import unittest
 
@@ -115,6 +116,54 @@ class TrainerTests(unittest.TestCase):
         # closed: the run opens again, at the saved step
         with prorl.Trainer.open(self.run, threads=1) as t:
             self.assertEqual(t.progress[0], done + 1)
+
+
+class StopAndResumeTests(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="prorl-py-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def copy(self, name):
+        d = os.path.join(self.dir, name)
+        shutil.copytree(RUN, d)
+        with open(os.path.join(d, "config.json")) as f:
+            config = json.load(f)
+        config["settings"]["evaluateEvery"] = 0
+        with open(os.path.join(d, "config.json"), "w") as f:
+            json.dump(config, f)
+        return d
+
+    def test_a_callback_stops_and_a_resume_continues_exactly(self):
+        straight, stopped = self.copy("straight"), self.copy("stopped")
+        with prorl.Trainer.open(straight, threads=1) as t:
+            start = t.progress[0]
+            t.step(4)
+        seen = []
+        with prorl.Trainer.open(stopped, threads=1) as t:
+            stats = t.step(4, progress=lambda s: seen.append(s["step"]) or len(seen) == 2)
+            self.assertTrue(stats["stopped"])
+            self.assertEqual(seen, [start + 1, start + 2])
+        # a new trainer resumes from the checkpoint the stop wrote
+        with prorl.Trainer.open(stopped, threads=1) as t:
+            self.assertEqual(t.progress[0], start + 2)
+            self.assertFalse(t.step(2)["stopped"])
+        def content(run, name):
+            """The tensors' bytes and the metadata, but the configured total of steps
+            (a run's total grows with the steps asked for, which differ here)."""
+            with open(os.path.join(run, name), "rb") as f:
+                raw = f.read()
+            n = struct.unpack("<Q", raw[:8])[0]
+            header = json.loads(raw[8:8 + n])
+            meta = header.pop("__metadata__", {})
+            if "settings" in meta:
+                settings = json.loads(meta["settings"])
+                settings.pop("steps")
+                meta["settings"] = settings
+            return header, meta, raw[8 + n:]
+        for name in ("policy-last.safetensors", "state.safetensors"):
+            self.assertEqual(content(straight, name), content(stopped, name), f"{name}: stopped and resumed equals uninterrupted")
 
 
 if __name__ == "__main__":
