@@ -22,7 +22,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Samples per prompt of the sample and rl workloads.") var rollouts = 16
     @Option(help: "Simulator architectures of the simulator and rewards workloads, comma-separated (\(SequenceArchitectures.names.joined(separator: ", "))).")
     var architecture = SequenceArchitectures.standard.name
-    @Option(help: "Items of the simulator workload's catalogue (3706: ML-1M, 1682: ML-100K).") var items = 3706
+    @Option(help: "Items of the catalogue of the simulator, rewards and rl workloads (3706: ML-1M, 1682: ML-100K).") var items = 3706
 
     var architectures: [String] { architecture.split(separator: ",").map(String.init) }
 
@@ -34,7 +34,7 @@ struct BenchCommand: ParsableCommand {
         }
         guard repetitions >= 1 else { throw ValidationError("--repetitions: expected ≥ 1, found \(repetitions)") }
         guard (prompts ?? 1) >= 1, rollouts >= 1 else { throw ValidationError("--prompts and --rollouts: expected ≥ 1") }
-        guard items >= 2 else { throw ValidationError("--items: expected ≥ 2, found \(items)") }
+        guard (2...1_000_000).contains(items) else { throw ValidationError("--items: expected 2...1000000, found \(items)") }
         for a in architectures {
             do { _ = try SequenceArchitectures.named(a) } catch let e as DataError { throw ValidationError("--architecture: \(e.message)") }
         }
@@ -58,9 +58,9 @@ struct BenchCommand: ParsableCommand {
                     }
                 }
             case "rewards":
-                for a in architectures { print(try Workloads.rewards(architecture: a, repetitions: repetitions).json) }
+                for a in architectures { print(try Workloads.rewards(architecture: a, items: items, repetitions: repetitions).json) }
             case "rl":
-                print(try Workloads.rlStep(prompts: prompts ?? 8, rollouts: rollouts, repetitions: repetitions).json)
+                print(try Workloads.rlStep(prompts: prompts ?? 8, rollouts: rollouts, items: items, repetitions: repetitions).json)
             default: break
             }
         }
