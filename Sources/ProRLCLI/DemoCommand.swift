@@ -19,6 +19,8 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "RL steps per algorithm.") var steps = 150
     @Option(help: "RL prompts per step.") var promptsPerStep = 16
     @Option(help: "Pretraining epochs.") var pretrainEpochs = 15
+    @Option(help: "Added to the pretraining and RL seeds (the tasks and the simulator stay): another seed of the same experiment.")
+    var seed: UInt64 = 0
     @Flag(help: "A tiny run (seconds): for tests and smoke checks, not for results.") var quick = false
     @Option(help: "Kernel threads (0: one per core; at most 1024).", transform: parseThreads) var threads = 0
 
@@ -74,6 +76,7 @@ struct DemoCommand: ParsableCommand {
         let policy = try Policy(tokenizer: tokenizer, itemIDs: log.catalog.rawIDs)
         var ps = PretrainingSettings()
         ps.epochs = quick ? 1 : pretrainEpochs
+        ps.seed &+= seed
         let pretrainer = try PolicyPretrainer(policy: policy, train: splits.train, validation: splits.validation, settings: ps)
         let bar = ProgressReporter(total: ps.epochs, label: "pretrain", every: 5)
         // the epoch kept is the one whose greedy validation paths raise p(target) most (IoI@1)
@@ -97,6 +100,7 @@ struct DemoCommand: ParsableCommand {
             var s = RLSettings()
             if name == "reference" { s.applyReferencePreset() }
             if name == "reinforce" { s.algorithm = .reinforce }
+            s.seed &+= seed
             s.promptsPerStep = quick ? 4 : promptsPerStep
             s.steps = quick ? 4 : steps
             s.evaluateEvery = quick ? 4 : 25
