@@ -113,8 +113,7 @@ public enum Workloads {
             timer.lap("forward")
             pass.backward()
             timer.lap("backward")
-            Kernels.clipGradientNorm(model.store.allGrads, maxNorm: 1)
-            model.store.adamW(lr: 1e-3, weightDecay: 0.05)
+            model.store.update(lr: 1e-3, weightDecay: 0.05, clip: 1)
             timer.lap("update")
         }
         var r = Result(name: "pretrain_step", shape: "\(label): batch \(batch), encoder 45, decoder rows \(b.rows) (max 41)",

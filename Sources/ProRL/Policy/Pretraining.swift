@@ -140,9 +140,8 @@ public final class PolicyPretrainer {
                 lossSum += pass.meanLoss * Double(b.rows)
                 tokens += b.rows
                 pass.backward()
-                Kernels.clipGradientNorm(policy.model.store.allGrads, maxNorm: settings.gradientClip)
                 lr = schedule(step)
-                policy.model.store.adamW(lr: lr, weightDecay: settings.weightDecay)
+                policy.model.store.update(lr: lr, weightDecay: settings.weightDecay, clip: settings.gradientClip)
             }
             let trainLoss = lossSum / Double(max(tokens, 1))
             var validationLoss: Double? = nil

@@ -327,9 +327,8 @@ public final class RLTrainer {
                                       advantages: Array(advantages[rows]), normaliser: n), backward: true)
         }
         timer.lap("loss_passes")
-        let gradNorm = Kernels.clipGradientNorm(policy.model.store.allGrads, maxNorm: s.gradientClip)
         let lr = schedule(step)
-        policy.model.store.adamW(lr: lr, weightDecay: s.weightDecay)
+        let gradNorm = policy.model.store.update(lr: lr, weightDecay: s.weightDecay, clip: s.gradientClip) ?? 0
         timer.lap("update")
 
         // 4. the log

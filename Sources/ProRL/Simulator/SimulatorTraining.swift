@@ -103,7 +103,7 @@ public final class SequenceTrainingStep {
         let loss = lossHead(states: states, rows: rows, targets: targets, items: model.items, dStates: d,
                             dItems: model.store.grad(model.itemTableID))
         pass.backward(d)
-        model.store.adamW(lr: settings.learningRate, weightDecay: settings.weightDecay)
+        model.store.update(lr: settings.learningRate, weightDecay: settings.weightDecay, clip: nil)  // RecBole does not clip
         return loss
     }
 }

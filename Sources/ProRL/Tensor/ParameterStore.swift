@@ -100,6 +100,18 @@ public final class ParameterStore: @unchecked Sendable {
                       beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay, step: step)
     }
 
+    /// The update every trainer makes once its gradients are accumulated —
+    /// the one place this sequence lives: the gradient arena (one
+    /// contiguous buffer: where a data-parallel run sums it across
+    /// processes), its global norm clipped to `clip` (none when nil), then
+    /// one AdamW step. Returns the norm before clipping (nil without).
+    @discardableResult
+    public func update(lr: Float, weightDecay: Float, clip: Float?) -> Float? {
+        let norm = clip.map { Kernels.clipGradientNorm(allGrads, maxNorm: $0) }
+        adamW(lr: lr, weightDecay: weightDecay)
+        return norm
+    }
+
     /// The optimiser state (step and moments), for resuming training.
     public var optimizerState: (step: Int, m: Tensor, v: Tensor)? {
         guard let moments else { return nil }
