@@ -172,6 +172,20 @@ struct BadInputTests {
         #expect(Set(DataError.Kind.allCases.map { "\($0)" }).count == DataError.Kind.allCases.count)
     }
 
+    @Test("a byte-order mark is not part of the first field; a number too large for a double is named as such")
+    func bomAndHugeNumbers() throws {
+        let inter = dir + "/bom.inter"
+        try Data([0xEF, 0xBB, 0xBF] + Array("user_id:token\titem_id:token\ttimestamp:float\n1\t2\t3\n1\t3\t4\n".utf8))
+            .write(to: URL(fileURLWithPath: inter))
+        let log = try RecBoleReader.readLog(inter: inter)
+        #expect(log.users.count == 1 && log.users[0].items.count == 2, "the BOM-prefixed header names user_id")
+        var catalog = ItemCatalog()
+        catalog.add("1")
+        let tasks = dir + "/huge.jsonl"
+        try "{\"inters\": [\"1\"], \"proc_path\": [1e400]}\n".write(toFile: tasks, atomically: true, encoding: .utf8)
+        expectError("huge.jsonl", line: 1, "holds a number out of range (1e400") { _ = try TaskFile.read(tasks, catalog: catalog) }
+    }
+
     @Test("settings out of range are rejected with the field named")
     func settings() {
         var s = TaskConstruction()

@@ -98,7 +98,7 @@ public enum ProRLDatamaps {
         guard !data.isEmpty else { throw DataError(file: path, "is empty: expected a JSON object") }
         let object: Any
         do { object = try JSONSerialization.jsonObject(with: data) } catch {
-            throw DataError(file: path, "is not valid JSON: \(jsonReason(error))")
+            throw DataError(file: path, jsonProblem(error))
         }
         guard let dict = object as? [String: Any] else { throw DataError(file: path, "expected a JSON object") }
         return dict

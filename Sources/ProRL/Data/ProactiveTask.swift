@@ -43,7 +43,7 @@ public enum TaskFile {
         if firstByte == UInt8(ascii: "[") {
             let object: Any
             do { object = try JSONSerialization.jsonObject(with: data) } catch {
-                throw DataError(file: path, "is not valid JSON: \(jsonReason(error))")
+                throw DataError(file: path, jsonProblem(error))
             }
             guard let array = object as? [Any] else { throw DataError(file: path, "expected a JSON array of task records") }
             for (index, record) in array.enumerated() {
@@ -54,7 +54,7 @@ public enum TaskFile {
             for (number, text) in file.lines where !text.allSatisfy(\.isWhitespace) {
                 let object: Any
                 do { object = try JSONSerialization.jsonObject(with: Data(text.utf8)) } catch {
-                    throw DataError(file: path, line: number, "is not valid JSON: \(jsonReason(error))")
+                    throw DataError(file: path, line: number, jsonProblem(error))
                 }
                 tasks.append(try parse(object, catalog: catalog, file: path, line: number, record: nil))
             }
@@ -149,5 +149,16 @@ func jsonString(_ s: String) -> String {
 
 func jsonReason(_ error: Error) -> String {
     let ns = error as NSError
-    return (ns.userInfo["NSDebugDescription"] as? String) ?? ns.localizedDescription
+    let text = (ns.userInfo["NSDebugDescription"] as? String) ?? ns.localizedDescription
+    // a well-formed number too large for a double is not a syntax error: say which
+    if let r = text.range(of: #"Number (\S+) is not representable"#, options: .regularExpression) {
+        return "a number out of range (\(text[r].dropFirst(7).split(separator: " ")[0]); expected one a double can hold)"
+    }
+    return text
+}
+
+/// "is not valid JSON: why", or, for a number too large, that.
+func jsonProblem(_ error: Error) -> String {
+    let reason = jsonReason(error)
+    return reason.hasPrefix("a number out of range") ? "holds \(reason)" : "is not valid JSON: \(reason)"
 }

@@ -8,7 +8,8 @@ public enum TextEncoding: Sendable {
 }
 
 /// A text file read whole and cut into numbered lines (1-based; `\n` or
-/// `\r\n` endings; a final line without a newline counts).
+/// `\r\n` endings; a final line without a newline counts; a leading UTF-8
+/// byte-order mark is dropped).
 public struct TextFile {
     public let path: String
     public let lines: [(number: Int, text: Substring)]
@@ -22,7 +23,8 @@ public struct TextFile {
         var lineNumber = 0
         try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             let bytes = raw.bindMemory(to: UInt8.self)
-            var start = 0
+            // a UTF-8 byte-order mark (Windows editors write one) is not part of the first field's name
+            var start = bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF ? 3 : 0
             let n = bytes.count
             while start < n {
                 var end = start
