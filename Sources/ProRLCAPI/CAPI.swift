@@ -35,28 +35,30 @@ func status(of kind: DataError.Kind) -> prorl_status {
 
 // MARK: Versioned structs
 
-/// A caller's struct read by the one rule of prorl.h: `struct_size` (the
-/// first field) must be one of the sizes the struct has had (`sizes`, each
-/// version appends fields); the fields it covers are copied over
-/// `defaults`, the rest keep them.
-func versioned<T>(_ p: UnsafePointer<T>, sizes: [Int], defaults: T, _ what: String) throws -> T {
+/// The `struct_size` (the first field) of a caller's struct, checked by the
+/// one rule of prorl.h: it must be one of the sizes the struct has had
+/// (`sizes`; each version appends fields).
+func structSize<T>(_ p: UnsafePointer<T>, sizes: [Int], _ what: String) throws -> Int {
     let size = UnsafeRawPointer(p).load(as: Int.self)
     guard sizes.contains(size) else {
         throw APIError(.invalidArgument, "\(what).struct_size \(size): expected one of \(sizes) (sizeof as compiled; "
                        + "the *_default_params() functions set it)")
     }
+    return size
+}
+
+/// A caller's struct read by that rule: the fields its size covers are
+/// copied over `defaults`, the rest keep them.
+func versioned<T>(_ p: UnsafePointer<T>, sizes: [Int], defaults: T, _ what: String) throws -> T {
+    let size = try structSize(p, sizes: sizes, what)
     var out = defaults
     withUnsafeMutableBytes(of: &out) { dst in dst.copyMemory(from: UnsafeRawBufferPointer(start: p, count: size)) }
     return out
 }
 
-/// Writes `value` into a caller's out-struct by the same rule: as much of
-/// it as the caller's `struct_size` (one of `sizes`) covers.
-func writeVersioned<T>(_ value: T, to p: UnsafeMutablePointer<T>, sizes: [Int], _ what: String) throws {
-    let size = UnsafeRawPointer(p).load(as: Int.self)
-    guard sizes.contains(size) else {
-        throw APIError(.invalidArgument, "\(what).struct_size \(size): expected one of \(sizes) (sizeof as compiled)")
-    }
+/// Writes `value` into a caller's out-struct of `size` bytes (checked by
+/// ``structSize(_:sizes:_:)``): as much of it as that covers.
+func writeVersioned<T>(_ value: T, to p: UnsafeMutablePointer<T>, size: Int) {
     var v = value
     withUnsafeBytes(of: &v) { src in UnsafeMutableRawPointer(p).copyMemory(from: src.baseAddress!, byteCount: size) }
     UnsafeMutableRawPointer(p).storeBytes(of: size, as: Int.self)
@@ -299,9 +301,9 @@ public func capiGenerate(_ model: OpaquePointer?, _ history: UnsafePointer<Unsaf
         if let params {
             // the struct before `no_repeats` (ABI 1.0) and now; 1.0's callers keep repeats allowed
             let before = MemoryLayout<prorl_generate_params>.offset(of: \.no_repeats)!
-            let size = UnsafeRawPointer(params).load(as: Int.self)
-            if size == before { p.no_repeats = 0 }
-            p = try versioned(params, sizes: [before, MemoryLayout<prorl_generate_params>.size], defaults: p, "params")
+            let sizes = [before, MemoryLayout<prorl_generate_params>.size]
+            if try structSize(params, sizes: sizes, "params") == before { p.no_repeats = 0 }
+            p = try versioned(params, sizes: sizes, defaults: p, "params")
         }
         guard p.n_paths >= 1, p.n_paths <= 64 else { throw APIError(.invalidArgument, "n_paths must be in 1...64, found \(p.n_paths)") }
         guard p.max_items >= 1, p.max_items <= 50 else { throw APIError(.invalidArgument, "max_items must be in 1...50, found \(p.max_items)") }
@@ -447,13 +449,8 @@ public func capiTrainerStep(_ trainer: OpaquePointer?, _ n: Int32, _ last: Unsaf
     let status = guarded {
         let t = try checked(trainer, "trainer", as: Trainer.self)
         guard n >= 0 else { throw APIError(.invalidArgument, "n_steps must be ≥ 0, found \(n)") }
-        let sizes = [MemoryLayout<prorl_train_stats>.size]
-        if let last {
-            let size = UnsafeRawPointer(last).load(as: Int.self)
-            guard sizes.contains(size) else {
-                throw APIError(.invalidArgument, "last.struct_size \(size): set it to sizeof(prorl_train_stats)")
-            }
-        }
+        // checked before any step runs
+        let lastSize = try last.map { try structSize($0, sizes: [MemoryLayout<prorl_train_stats>.size], "last") }
         Kernels.threads = t.threads
         try t.session.extend(by: Int(n))
         for _ in 0..<n {
@@ -467,7 +464,7 @@ public func capiTrainerStep(_ trainer: OpaquePointer?, _ n: Int32, _ last: Unsaf
                 log(PRORL_LOG_INFO, String(format: "%@: step %d validation IoI %.4f IoR %.1f CTR %.4f%@", t.session.run.directory,
                                            l.step, v.reference.ioi, v.reference.ior, v.reference.ctr, p.improved ? " (best so far)" : ""))
             }
-            if let last { try writeVersioned(stats, to: last, sizes: sizes, "last") }
+            if let last, let lastSize { writeVersioned(stats, to: last, size: lastSize) }
             if let fn = t.progress, fn(&stats, t.progressData) != 0 {
                 try t.session.save()
                 log(PRORL_LOG_INFO, "\(t.session.run.directory): stopped by the progress callback after step \(l.step); checkpoint written")

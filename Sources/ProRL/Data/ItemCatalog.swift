@@ -20,7 +20,6 @@ public struct ItemCatalog: Sendable, Equatable {
     /// Size of an item table including the padding row (itemCount + 1).
     public var vocabularySize: Int { rawIDs.count }
 
-    /// Dense id of a raw id, if catalogued.
     /// The first raw id that occurs twice in a checkpoint's `item_ids`
     /// (which must name each item once), if any.
     public static func firstDuplicate(_ ids: [String]) -> String? {
@@ -29,6 +28,7 @@ public struct ItemCatalog: Sendable, Equatable {
         return nil
     }
 
+    /// Dense id of a raw id, if catalogued.
     public func dense(_ raw: String) -> Int32? { denseOfRaw[raw] }
 
     /// Raw id of a dense id.
