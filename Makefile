@@ -5,6 +5,7 @@
 #   make test    every test: C kernels (OpenMP, ASan+UBSan, no OpenMP),
 #                Swift tests, the C API and its example, a plain `swift build`
 #   make bench   kernel benchmarks (JSON lines) — see Benchmarks/README.md
+#   make mpi     build/lib/libprorl_mpi.so, the MPI plugin for `mpirun -np N prorl …`
 #   make lib     build/lib/libprorl.so (C API) + libprorl_kernels.a, their
 #                headers in build/include, build/lib/pkgconfig/prorl.pc
 #   make install PREFIX=/usr/local   the same layout under PREFIX
@@ -34,7 +35,7 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined
 export PRORL_OPENMP := 1
 
 .PHONY: all deps lib install test test-kernels test-kernels-asan test-kernels-serial test-swift \
-        test-capi test-fuzz test-python build-plain bench bench-kernels bench-engine demo clean
+        test-capi test-fuzz test-python test-mpi build-plain bench bench-kernels bench-engine demo clean mpi
 
 all: lib
 	$(SWIFT) build -c release
@@ -96,9 +97,32 @@ $(BUILD)/include/prorl_kernels.h: CKernels/include/prorl_kernels.h
 	@mkdir -p $(BUILD)/include
 	cp $< $@
 
+# ---- MPI (data-parallel training) ------------------------------------------
+
+# The MPI plugin: the engine's collectives over the system's MPI, compiled
+# by its mpicc and opened by the engine at run time when `mpirun` started it
+# (the engine itself never links MPI). Installs Open MPI from Debian when
+# mpicc is missing. The copy beside .build/release/prorl is what a plain
+# `mpirun -np N .build/release/prorl …` finds.
+mpi: $(BUILD)/lib/libprorl_mpi.so .build/release/libprorl_mpi.so
+$(BUILD)/.deps-mpi:
+	@mkdir -p $(BUILD)
+	@if ! command -v mpicc >/dev/null 2>&1 || ! command -v mpirun >/dev/null 2>&1; then \
+	  echo "installing openmpi-bin libopenmpi-dev (Open MPI)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq openmpi-bin libopenmpi-dev >/dev/null; \
+	fi
+	@touch $@
+$(BUILD)/lib/libprorl_mpi.so: Sources/MPIPlugin/prorl_mpi.c | $(BUILD)/.deps-mpi
+	@mkdir -p $(BUILD)/lib
+	mpicc -std=c11 -O2 -Wall -Wextra -Werror -fPIC -shared -fvisibility=hidden $< -o $@
+.build/release/libprorl_mpi.so: $(BUILD)/lib/libprorl_mpi.so
+	@mkdir -p .build/release
+	cp $< $@
+
 # ---- tests --------------------------------------------------------------
 
-test: test-kernels test-kernels-asan test-kernels-serial test-swift test-capi test-fuzz test-python build-plain
+test: test-kernels test-kernels-asan test-kernels-serial test-swift test-capi test-fuzz test-python test-mpi build-plain
 	@echo "all tests passed"
 
 # C-only: the test program links the static library and nothing else.
@@ -166,6 +190,13 @@ test-fuzz: test-capi
 	rm -rf $(CAPI_RUN)/fuzz
 	python3 tools/fuzz/fuzz.py .build/release/prorl $(CAPI_RUN)/demo $(CAPI_RUN)/fuzz
 	python3 tools/fuzz/kill_resume.py .build/release/prorl $(CAPI_RUN)/demo/prorl $(CAPI_RUN)/kill
+
+# Data-parallel training under Open MPI (tools/mpi/mpi_tests.py): mpirun -np 2
+# against one process on the same global batch (RL, pretraining, simulator),
+# resume under mpirun, kill -9 of one rank, and the refusals; against the run
+# test-capi made.
+test-mpi: test-capi mpi
+	python3 tools/mpi/mpi_tests.py .build/release/prorl $(CAPI_RUN)/demo $(CAPI_RUN)/mpi
 
 # The Python bindings (python/, ctypes over libprorl): installed into a fresh
 # venv with pip, as a user would, and tested against the run test-capi made.

@@ -30,6 +30,7 @@ const char *prorl_status_name(prorl_status status) {
     case PRORL_ERR_BUSY: return "PRORL_ERR_BUSY";
     case PRORL_ERR_DIVERGED: return "PRORL_ERR_DIVERGED";
     case PRORL_STOPPED: return "PRORL_STOPPED";
+    case PRORL_ERR_DISTRIBUTED: return "PRORL_ERR_DISTRIBUTED";
     }
     return "PRORL_ERR_UNKNOWN_STATUS";
 }

@@ -30,6 +30,7 @@ func status(of kind: DataError.Kind) -> prorl_status {
     case .bufferTooSmall: return PRORL_ERR_BUFFER_TOO_SMALL
     case .busy: return PRORL_ERR_BUSY
     case .diverged: return PRORL_ERR_DIVERGED
+    case .distributed: return PRORL_ERR_DISTRIBUTED
     }
 }
 

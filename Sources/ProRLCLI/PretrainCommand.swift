@@ -59,7 +59,8 @@ struct PretrainCommand: ParsableCommand {
         s.weightDecay = weightDecay
         s.evaluateEvery = evaluateEvery
         s.seed = seed
-        let trainer = try PolicyPretrainer(policy: policy, train: train, validation: validation, settings: s)
+        let trainer = try PolicyPretrainer(policy: policy, train: train, validation: validation, settings: s,
+                                           collective: Distributed.world)
         print("pretraining: \(train.count) train / \(validation.count) validation tasks, \(tok.kind.rawValue) tokens "
               + "(\(tok.tokensPerItem) per item, vocabulary \(tok.vocabularySize)), \(Kernels.threads) threads")
         var lines: [String] = []
@@ -85,6 +86,7 @@ struct PretrainCommand: ParsableCommand {
             for (key, x) in e.metrics.sorted(by: { $0.key < $1.key }) { fields.append("\"validation_\(key)\": \(x)") }
             lines.append("{" + fields.joined(separator: ", ") + "}")
         }
+        guard Distributed.world.isWriter else { return }  // rank 0 writes
         try policy.save(to: "\(out)/policy-sft.safetensors")
         try AtomicFile.write(lines.joined(separator: "\n") + "\n", to: "\(out)/pretrain.jsonl")
         print("wrote \(out)/policy-sft.safetensors and pretrain.jsonl")
@@ -119,3 +121,5 @@ func makeTokenizer(_ spec: String, catalog: ItemCatalog) throws -> ItemTokenizer
     }
     throw ValidationError("--tokenizer: expected per-item, semantic-ids:FILE, tokenizer:FILE or rq-kmeans:SIMULATOR, found '\(spec)'")
 }
+
+extension PretrainCommand: DataParallelCommand {}

@@ -85,7 +85,7 @@ struct SimulatorCommand: ParsableCommand {
             s.patience = patience
             s.seed = seed
             let trainer = try SimulatorTrainer(log: log, model: try model.create(items: log.catalog.vocabularySize, seed: seed),
-                                               settings: s)
+                                               settings: s, collective: Distributed.world)
             print("simulator (\(trainer.model.architecture)): \(log.users.count) users, \(log.catalog.itemCount) items, \(log.eventCount) events; "
                   + "loss \(loss.rawValue), batch \(batchSize), \(Kernels.threads) threads")
             let t0 = Date()
@@ -97,6 +97,7 @@ struct SimulatorCommand: ParsableCommand {
             let seconds = Date().timeIntervalSince(t0)
             print("best validation: \(result.validation.summary)")
             print("test:            \(result.test.summary)")
+            guard Distributed.world.isWriter else { return }  // rank 0 writes
             try Simulator(model: trainer.model, itemIDs: log.catalog.rawIDs).save(to: "\(out)/simulator.safetensors")
             let epochSeconds = seconds / Double(max(result.epochs, 1))
             let report: [String: Any] = [
@@ -168,3 +169,5 @@ extension SimulatorTraining.Loss: ExpressibleByArgument {}
 func jsonObject<T: Encodable>(_ value: T) throws -> Any {
     try JSONSerialization.jsonObject(with: try JSONEncoder().encode(value))
 }
+
+extension SimulatorCommand.Train: DataParallelCommand {}

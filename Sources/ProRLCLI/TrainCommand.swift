@@ -134,15 +134,28 @@ struct TrainCommand: ParsableCommand {
         if let timeLimit, !(timeLimit > 0 && timeLimit.isFinite) {
             throw ValidationError("--time-limit: expected a finite number of minutes > 0, found \(timeLimit)")
         }
-        let run = resume ? try RLRun.open(runDirectory) : try RLRun.create(runDirectory, config: try resolvedConfig())
+        // data-parallel: rank 0 creates the run, then every other rank opens it
+        let world = Distributed.world
+        let run: RLRun
+        if resume {
+            run = try RLRun.open(runDirectory)
+        } else if world.isWriter {
+            run = try RLRun.create(runDirectory, config: try resolvedConfig())
+            try world.barrier()
+        } else {
+            _ = try resolvedConfig()  // the same flags, checked on every rank
+            try world.barrier()
+            run = try RLRun.open(runDirectory)
+        }
         let s = run.config.settings
         print("\(resume ? "resuming" : "training") \(s.algorithm.rawValue) in \(run.directory): \(s.steps) steps of "
-              + "\(s.promptsPerStep) prompts × \(s.rollouts) rollouts, \(Kernels.threads) threads; centering \(s.centering.rawValue), "
+              + "\(s.promptsPerStep) prompts × \(s.rollouts) rollouts, "
+              + (world.size > 1 ? "\(world.size) ranks × \(Kernels.threads) threads" : "\(Kernels.threads) threads") + "; centering \(s.centering.rawValue), "
               + "KL \(s.klEstimator.rawValue) (β \(s.klWeight)), log-probs over the \(s.logProbSupport.rawValue) support, "
               + (s.allowRepeats ? "repeats allowed" : "no repeats"))
         fflush(nil)
         let bar = ProgressReporter(total: s.steps, label: s.algorithm.rawValue)
-        let best = try run.train(timeLimit: timeLimit.map { $0 * 60 }) { p in
+        let best = try run.train(timeLimit: timeLimit.map { $0 * 60 }, collective: world) { p in
             let l = p.log
             bar.update(l.step, status: String(format: "len %.2f  div %.2f  reward %.3f  kl %.4f",
                                               l["length"] ?? 0, l["diversity_within"] ?? 0, l["path_reward"] ?? 0, l["kl"] ?? 0))
@@ -173,3 +186,5 @@ func parseWeights(_ text: String) throws -> RewardWeights {
     }
     return RewardWeights(ctr: c, ioi: i, ior: o)
 }
+
+extension TrainCommand: DataParallelCommand {}

@@ -119,7 +119,7 @@ struct RLObjectiveTests {
                                     train: Self.tasks(4, items: 9), settings: s)
         var exact: [Double] = [], ratio: [Double] = []
         for _ in 0..<s.steps {
-            let log = trainer.runStep()
+            let log = try trainer.runStep()
             exact.append(log["kl"]!)
             ratio.append(log["kl_log_ratio"]!)
         }
@@ -149,7 +149,7 @@ struct RLObjectiveTests {
         let trainer = try RLTrainer(policy: policy, reference: reference, rewards: ToyRewards(newItem: 0),
                                     train: Self.tasks(1, items: 12), settings: s)
         var kl: [Double] = []
-        for _ in 0..<s.steps { kl.append(trainer.runStep()["kl"]!) }
+        for _ in 0..<s.steps { kl.append(try trainer.runStep()["kl"]!) }
         #expect(kl[0] > 1e-3, "the perturbation should give a visible KL: \(kl[0])")
         #expect(zip(kl, kl.dropFirst()).allSatisfy { $1 < $0 }, "KL per step should fall every step: \(kl)")
     }
@@ -182,7 +182,7 @@ struct RLObjectiveTests {
         s.temperature = 1  // the comparison is about centering alone
         let trainer = try RLTrainer(policy: policy, rewards: ToyRewards(newItem: -1), train: tasks(4, items: 6), settings: s)
         var lengths: [Double] = []
-        for _ in 0..<s.steps { lengths.append(trainer.runStep()["length"]!) }
+        for _ in 0..<s.steps { lengths.append(try trainer.runStep()["length"]!) }
         return (lengths.prefix(10).reduce(0, +) / 10, lengths.suffix(10).reduce(0, +) / 10)
     }
 
@@ -257,7 +257,7 @@ struct RLObjectiveTests {
             s.allowRepeats = true
             let trainer = try RLTrainer(policy: policy, rewards: ToyRewards(newItem: -0.3, repeatItem: 0.2),
                                         train: Self.tasks(4, items: 9), settings: s)
-            let log = trainer.runStep()
+            let log = try trainer.runStep()
             return (policy.model.store.allGrads.toArray(), log)
         }
         let one = try run(micro: 4), split = try run(micro: 1)

@@ -160,7 +160,7 @@ struct RLTests {
         s.centeringWarmupSteps = 1
         let trainer = try RLTrainer(policy: policy, simulator: sim, catalog: catalog, train: tasks, settings: s)
         var logs: [RLStepLog] = []
-        for _ in 0..<s.steps { logs.append(trainer.runStep()) }
+        for _ in 0..<s.steps { logs.append(try trainer.runStep()) }
         // the raw measures, not the shaped reward (which could rise with length alone)
         func mean(_ key: String, _ part: ArraySlice<RLStepLog>) -> Double { part.map { $0[key]! }.reduce(0, +) / Double(part.count) }
         for key in ["path_ioi", "path_ior"] {

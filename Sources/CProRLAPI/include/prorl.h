@@ -69,7 +69,8 @@ typedef enum prorl_status {
     PRORL_ERR_INTERNAL = 7,         /**< anything else (a bug: please report it) */
     PRORL_ERR_BUSY = 8,             /**< a run directory another trainer (process or handle) holds */
     PRORL_ERR_DIVERGED = 9,         /**< training stopped on a non-finite loss or gradient; checkpoints are the last good ones */
-    PRORL_STOPPED = 10              /**< not an error: the progress callback asked prorl_trainer_step to stop */
+    PRORL_STOPPED = 10,             /**< not an error: the progress callback asked prorl_trainer_step to stop */
+    PRORL_ERR_DISTRIBUTED = 11      /**< a data-parallel (MPI) run failed: a collective, or ranks that disagree (the CLI's `mpirun` runs) */
 } prorl_status;
 
 /** Library version, e.g. "0.1.0". */

@@ -106,14 +106,14 @@ public enum Workloads {
         let pass = T5Pass(model: model, capacity: .init(prompts: batch, encoderLength: 45, sequences: batch,
                                                         decoderLength: 41, rows: b.rows))
         let timer = PhaseTimer()
-        let (ms, kernels) = measure(repetitions: repetitions) { rep in
+        let (ms, kernels) = try measure(repetitions: repetitions) { rep in
             timer.start()
             model.store.zeroGrads()
             pass.forward(b, training: true, seed: 1, step: UInt64(rep + 1))
             timer.lap("forward")
             pass.backward()
             timer.lap("backward")
-            model.store.update(lr: 1e-3, weightDecay: 0.05, clip: 1)
+            try model.store.update(lr: 1e-3, weightDecay: 0.05, clip: 1)
             timer.lap("update")
         }
         var r = Result(name: "pretrain_step", shape: "\(label): batch \(batch), encoder 45, decoder rows \(b.rows) (max 41)",
@@ -198,7 +198,7 @@ public enum Workloads {
             let s = (0...length).map { _ in Int32(1 + rng.below(items)) }
             return (Array(s.dropLast()), loss == .allPositions ? Array(s.dropFirst()) : [s[length]])
         }
-        let (ms, kernels) = measure(repetitions: repetitions) { rep in _ = step(samples[...], index: UInt64(rep + 1)) }
+        let (ms, kernels) = try measure(repetitions: repetitions) { rep in _ = try step(samples[...], index: UInt64(rep + 1)) }
         var r = Result(name: "simulator_train_step",
                        shape: "\(architecture), batch \(batch) × length \(length), \(items) items, \(loss.rawValue)-position loss",
                        medianMS: ms)
@@ -257,8 +257,8 @@ public enum Workloads {
         let trainer = try RLTrainer(policy: policy, simulator: simulator, catalog: catalog, train: tasks, settings: settings)
         var phases: [String: [Double]] = [:], order: [String] = []
         var lengths = 0.0
-        let (ms, kernels) = measure(repetitions: repetitions) { rep in
-            let log = trainer.runStep()
+        let (ms, kernels) = try measure(repetitions: repetitions) { rep in
+            let log = try trainer.runStep()
             guard rep > 0 else { return }
             lengths += log["length"] ?? 0
             for (k, v) in log.phasesMS {

@@ -24,6 +24,9 @@ public struct DataError: Error, CustomStringConvertible, Equatable {
         case busy
         /// Training stopped on a non-finite loss or gradient (PRORL_ERR_DIVERGED).
         case diverged
+        /// A data-parallel run failed: an MPI collective, or ranks that
+        /// disagree (PRORL_ERR_DISTRIBUTED).
+        case distributed
     }
 
     public let file: String

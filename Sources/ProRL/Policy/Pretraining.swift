@@ -57,22 +57,30 @@ public struct PretrainingEpoch: Sendable {
 
 /// Token cross-entropy training on reference paths; keeps the parameters of
 /// the best validation score (lower loss, or a higher `selection` metric).
+///
+/// Data-parallel (`collective` of several ranks), every rank walks the same
+/// shuffled batches and trains on its contiguous share of each, the mean
+/// taken over the whole batch's tokens and the gradients summed, so a step
+/// is the one a single process makes on the whole batch; dropout masks are
+/// each rank's own. Every rank validates, so all keep the same best.
 public final class PolicyPretrainer {
     public let policy: Policy
     public let settings: PretrainingSettings
+    public let collective: any Collective
     private let train: [ProactiveTask]
     private let validation: [ProactiveTask]
     private let pass: T5Pass
     private let maxItems: Int
 
     public init(policy: Policy, train: [ProactiveTask], validation: [ProactiveTask], settings: PretrainingSettings,
-                maxItems: Int = 10) throws {
+                maxItems: Int = 10, collective: any Collective = SingleProcess.shared) throws {
         guard !train.isEmpty else { throw DataError(file: "pretraining", "no training tasks") }
         guard let h = (train + validation).map(\.history.count).max(), (train + validation).allSatisfy({ $0.path.count <= maxItems }) else {
             throw DataError(file: "pretraining", "a reference path is longer than \(maxItems) items")
         }
         self.policy = policy
         self.settings = settings
+        self.collective = collective
         self.train = train
         self.validation = validation
         self.maxItems = maxItems
@@ -127,21 +135,35 @@ public final class PolicyPretrainer {
             var start = 0
             while start < order.count {
                 let end = min(start + settings.batchSize, order.count)
-                let b = batch(order[start..<end])
+                let whole = order[start..<end], mine = collective.shard(whole.count)
+                let shard = whole.dropFirst(mine.lowerBound).prefix(mine.count)
                 start = end
                 step += 1
                 policy.model.store.zeroGrads()
-                pass.forward(b, training: true, seed: settings.seed, step: UInt64(step))
-                guard pass.meanLoss.isFinite else {
+                // the whole batch's token count and loss (this rank's share of each, summed)
+                var rows = 0, batchLoss = 0.0
+                if !shard.isEmpty {
+                    let b = batch(shard)
+                    let dropoutStep = collective.size == 1 ? UInt64(step) : UInt64(step) &* UInt64(collective.size) &+ UInt64(collective.rank)
+                    pass.forward(b, training: true, seed: settings.seed, step: dropoutStep)
+                    rows = b.rows
+                    batchLoss = pass.meanLoss * Double(b.rows)
+                }
+                if collective.size > 1 {
+                    let sums = try collective.allReduceSum([batchLoss, Double(rows)])
+                    (batchLoss, rows) = (sums[0], Int(sums[1]))
+                }
+                guard batchLoss.isFinite else {
                     policy.model.store.copyValues(from: best)
-                    throw DataError(file: "pretraining", "epoch \(epoch), step \(step): the loss is \(pass.meanLoss) "
+                    throw DataError(file: "pretraining", "epoch \(epoch), step \(step): the loss is \(batchLoss / Double(max(rows, 1))) "
                                     + "(diverged: lower --lr?); stopped, nothing of this run saved", kind: .diverged)
                 }
-                lossSum += pass.meanLoss * Double(b.rows)
-                tokens += b.rows
-                pass.backward()
+                lossSum += batchLoss
+                tokens += rows
+                if !shard.isEmpty { pass.backward(meanOver: rows) }
                 lr = schedule(step)
-                policy.model.store.update(lr: lr, weightDecay: settings.weightDecay, clip: settings.gradientClip)
+                try policy.model.store.update(lr: lr, weightDecay: settings.weightDecay, clip: settings.gradientClip,
+                                              collective: collective)
             }
             let trainLoss = lossSum / Double(max(tokens, 1))
             var validationLoss: Double? = nil

@@ -386,17 +386,18 @@ public final class T5Pass: @unchecked Sendable {
 
     /// Accumulates parameter gradients of `Σ_r w_r · (−log p_r)` over the
     /// packed targets of the last forward (`weights` `[rows]`; nil: the mean,
-    /// w = 1/rows), plus any further gradient of the loss with respect to the
-    /// logits (`extraLogitGradient` `[rows, vocabulary]`, e.g. a KL term's).
-    /// Call once per forward (it consumes the logits).
-    public func backward(weights: Tensor? = nil, extraLogitGradient: Tensor? = nil) {
+    /// w = 1/`meanOver`, by default the forward's rows — a shard of a larger
+    /// batch passes the whole batch's), plus any further gradient of the loss
+    /// with respect to the logits (`extraLogitGradient` `[rows, vocabulary]`,
+    /// e.g. a KL term's). Call once per forward (it consumes the logits).
+    public func backward(weights: Tensor? = nil, extraLogitGradient: Tensor? = nil, meanOver: Int? = nil) {
         let c = model.config, s = model.store, b = batch!
         let C = c.modelWidth, I = c.inner, H = c.heads
         let P = b.prompts, S = b.encoderLength, ES = P * S, R = b.rows, T = b.maxDecoderLength
         arena.rewind(to: forwardEnd!)
         let z = logits!
         Kernels.crossEntropy(logits: z, targets: labels.base, losses: lossBuffer!, dLogits: z, rowWeights: weights,
-                             scale: 1 / Float(R))
+                             scale: 1 / Float(meanOver ?? R))
         if let extra = extraLogitGradient {
             precondition(extra.rows == R && extra.cols == c.vocabulary, "extra logit gradient shape")
             Kernels.add(z, extra, into: z)

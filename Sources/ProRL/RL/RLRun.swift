@@ -63,9 +63,9 @@ public final class RLRun {
     /// Opens a training session; when a run made by ``create(_:config:)``
     /// cannot start (a missing input, tasks the simulator cannot score…),
     /// removes what creating it wrote before passing the error on.
-    public func session() throws -> RLSession {
+    public func session(collective: any Collective = SingleProcess.shared) throws -> RLSession {
         do {
-            let session = try RLSession(run: self)
+            let session = try RLSession(run: self, collective: collective)
             fresh = false
             return session
         } catch {
@@ -146,15 +146,18 @@ public final class RLRun {
     /// With `timeLimit` (seconds of training in this session), stops after
     /// the step that passes it: the policy then is validated (it is a
     /// candidate like any other) and checkpointed, and `--resume` continues.
-    public func train(timeLimit: Double? = nil, progress: (Progress) -> Void = { _ in }) throws -> MethodResult? {
-        let session = try session()
+    /// Data-parallel, every rank runs this with the same arguments; rank 0's
+    /// clock decides when the time is up.
+    public func train(timeLimit: Double? = nil, collective: any Collective = SingleProcess.shared,
+                      progress: (Progress) -> Void = { _ in }) throws -> MethodResult? {
+        let session = try session(collective: collective)
         let start = Date()
         var validatedLast = false
         while !session.finished {
             let p = try session.step()
             validatedLast = p.validation != nil
             progress(p)
-            if let timeLimit, Date().timeIntervalSince(start) >= timeLimit, !session.finished {
+            if let timeLimit, try collective.agree(Date().timeIntervalSince(start) >= timeLimit), !session.finished {
                 if !validatedLast { _ = try session.validateNow() }
                 break
             }
@@ -197,21 +200,27 @@ final class RunLock {
 /// A run opened for training, step by step: its inputs loaded, its state
 /// resumed from the last checkpoint when there is one. Each ``step()``
 /// appends to the metrics, evaluates and checkpoints as the settings say.
+///
+/// Data-parallel, every rank opens a session on the same run and resumes
+/// from the same files; every rank validates (so all keep the same best),
+/// rank 0 alone holds the lock and writes.
 public final class RLSession {
     public let run: RLRun
-    private let lock: RunLock
+    private let lock: RunLock?
     public let trainer: RLTrainer
     public let evaluator: PathEvaluator
     public let validation: [ProactiveTask]
     public private(set) var bestResult: MethodResult? = nil
     private var best = -Double.infinity
-    private let metrics: JSONLinesWriter, validations: JSONLinesWriter
+    private let metrics: JSONLinesWriter?, validations: JSONLinesWriter?
+    private let collective: any Collective
 
     /// Takes the run directory's lock first: a second session on the same
     /// run, in this process or another, is refused.
-    public init(run: RLRun) throws {
-        lock = try RunLock(directory: run.directory)
+    public init(run: RLRun, collective: any Collective = SingleProcess.shared) throws {
+        lock = collective.isWriter ? try RunLock(directory: run.directory) : nil
         self.run = run
+        self.collective = collective
         let s = run.config.settings, inputs = run.config.inputs
         let catalog = try ItemCatalog.read("\(inputs.tasks)/catalog.json")
         let simulator = try Simulator.load(inputs.simulator)
@@ -224,12 +233,12 @@ public final class RLSession {
         let (train, _) = evaluator.scorable(try TaskFile.read("\(inputs.tasks)/train.jsonl", catalog: catalog))
         (validation, _) = evaluator.scorable(try TaskFile.read("\(inputs.tasks)/validation.jsonl", catalog: catalog))
         guard !train.isEmpty else { throw DataError(file: inputs.tasks, "no training task is known to the simulator") }
-        RLSession.removeStaleTemporaries(in: run.directory)
+        if collective.isWriter { RLSession.removeStaleTemporaries(in: run.directory) }
         let resuming = FileManager.default.fileExists(atPath: run.statePath)
         // the trained policy is its own copy; `pretrained` stays frozen
         let policy = try Policy.load(inputs.policy)
         trainer = try RLTrainer(policy: policy, reference: pretrained.model, simulator: simulator, catalog: catalog,
-                                train: train, settings: s)
+                                train: train, settings: s, collective: collective)
         if resuming, try !trainer.restoreState(run.statePath) {
             // a state from before the weights were part of it: the policy is the other file of the pair
             let policyStep = try SafeTensors.metadata(run.lastPolicyPath)["rl_step"].flatMap(Int.init)
@@ -255,8 +264,8 @@ public final class RLSession {
         // lines up to the checkpoint stay (none when starting over)
         let done = trainer.step
         let keep: (String) -> Bool = { (JSONLinesWriter.step(of: $0) ?? Int.max) <= done }
-        metrics = try JSONLinesWriter(path: run.metricsPath, keeping: keep)
-        validations = try JSONLinesWriter(path: run.validationPath, keeping: keep)
+        metrics = collective.isWriter ? try JSONLinesWriter(path: run.metricsPath, keeping: keep) : nil
+        validations = collective.isWriter ? try JSONLinesWriter(path: run.validationPath, keeping: keep) : nil
         // the starting policy is a candidate too: RL must beat it to be kept
         if done == 0 && s.evaluateEvery > 0 { initialValidation = try validate()?.0 }
     }
@@ -290,9 +299,9 @@ public final class RLSession {
         if improved {
             best = r.reference.ioi
             bestResult = r
-            try trainer.policy.save(to: run.bestPolicyPath, extra: ["rl_step": String(step)])
+            if collective.isWriter { try trainer.policy.save(to: run.bestPolicyPath, extra: ["rl_step": String(step)]) }
         }
-        try validations.append(RLRun.validationLine(step: step, result: r, improved: improved))
+        try validations?.append(RLRun.validationLine(step: step, result: r, improved: improved))
         return (r, improved)
     }
 
@@ -309,12 +318,12 @@ public final class RLSession {
     /// One RL step, then the validation and checkpoint it is due for.
     public func step() throws -> RLRun.Progress {
         let s = run.config.settings
-        let log = trainer.runStep()
+        let log = try trainer.runStep()
         if let bad = ["loss", "grad_norm"].first(where: { !(log[$0] ?? 0).isFinite }) {
             throw DataError(file: run.directory, "step \(trainer.step): \(bad) is \(log[bad]!) (diverged: lower --lr?); "
                             + "stopped before writing anything of this step — the checkpoints are the last good ones", kind: .diverged)
         }
-        try metrics.append(log.json)
+        try metrics?.append(log.json)
         var result: MethodResult? = nil, improved = false
         let step = trainer.step
         if (s.evaluateEvery > 0 && step % s.evaluateEvery == 0) || step == s.steps, let (r, better) = try validate() {
@@ -325,14 +334,19 @@ public final class RLSession {
         return RLRun.Progress(log: log, validation: result, improved: improved, totalSteps: s.steps)
     }
 
-    /// Writes the resumable state (latest policy, optimiser, centering) now.
+    /// Writes the resumable state (latest policy, optimiser, centering) now
+    /// (rank 0, once every rank is checked to hold the same parameters).
     public func save() throws {
+        try collective.checkIdentical(trainer.policy.model.store.allValues, what: "the policy's parameters")
+        guard collective.isWriter else { return }
         try trainer.saveState(policyPath: run.lastPolicyPath, statePath: run.statePath)
     }
 
     /// Ends a session: without any validation, the latest policy is the best.
     public func finish() throws {
         try save()
-        if !FileManager.default.fileExists(atPath: run.bestPolicyPath) { try trainer.policy.save(to: run.bestPolicyPath) }
+        if collective.isWriter, !FileManager.default.fileExists(atPath: run.bestPolicyPath) {
+            try trainer.policy.save(to: run.bestPolicyPath)
+        }
     }
 }

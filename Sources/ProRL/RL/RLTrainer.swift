@@ -77,6 +77,13 @@ public struct RLLossParts {
 /// update of `(1/n)·Σ [−Σ_t A_t ℓ_t + β·KL]` over the n valid rollouts. The
 /// step runs in micro-batches of prompts (sampling, then the loss passes),
 /// gradients accumulated, so its update equals that of one large batch.
+///
+/// Data-parallel (`collective` of several ranks): each rank samples, scores
+/// and back-propagates its own contiguous share of the step's prompts (their
+/// rollouts numbered over the whole step, so they are the rollouts one
+/// process would draw); the rollouts and rewards are gathered, so every rank
+/// computes the normalisation statistics, advantages, loss normaliser and
+/// logged metrics of the whole step; the gradient arena is summed once.
 public final class RLTrainer {
     public let policy: Policy
     /// The frozen pretrained policy (the KL anchor).
@@ -84,6 +91,8 @@ public final class RLTrainer {
     public let settings: RLSettings
     public let train: [ProactiveTask]
     public let rewards: RolloutRewarding
+    /// The ranks this trainer shares its steps with (one process by default).
+    public let collective: any Collective
     public private(set) var centering: RewardCentering
     /// Steps completed.
     public private(set) var step = 0
@@ -101,13 +110,13 @@ public final class RLTrainer {
     ///   - train: prompts; each must be known to the simulator (see
     ///     ``PathEvaluator/scorable(_:)``).
     public convenience init(policy: Policy, reference: T5Policy? = nil, simulator: Simulator, catalog: ItemCatalog,
-                            train: [ProactiveTask], settings: RLSettings) throws {
+                            train: [ProactiveTask], settings: RLSettings, collective: any Collective = SingleProcess.shared) throws {
         guard policy.itemIDs == catalog.rawIDs else {
             throw DataError(file: "RL", "the policy's items differ from the tasks' catalogue (pretrain on these tasks)", kind: .incompatible)
         }
         let scorer = try RolloutScorer(simulator: simulator, catalog: catalog,
                                    maxBatch: min(settings.promptsPerStep * settings.rollouts, 256), maxItems: settings.maxItems)
-        try self.init(policy: policy, reference: reference, rewards: scorer, train: train, settings: settings)
+        try self.init(policy: policy, reference: reference, rewards: scorer, train: train, settings: settings, collective: collective)
     }
 
     /// Refuses a micro-batch whose activations cannot fit in this machine's
@@ -134,9 +143,14 @@ public final class RLTrainer {
 
     /// The same against any rewarder.
     public init(policy: Policy, reference: T5Policy? = nil, rewards: RolloutRewarding, train: [ProactiveTask],
-                settings: RLSettings) throws {
+                settings: RLSettings, collective: any Collective = SingleProcess.shared) throws {
         try settings.validate()
         guard !train.isEmpty else { throw DataError(file: "RL", "no training tasks") }
+        guard settings.promptsPerStep >= collective.size else {
+            throw DataError.setting("RL settings", "\(settings.promptsPerStep) prompts per step cannot be shared by "
+                                    + "\(collective.size) ranks: give each rank at least one (--prompts-per-step)")
+        }
+        self.collective = collective
         self.policy = policy
         self.settings = settings
         self.train = train
@@ -201,15 +215,16 @@ public final class RLTrainer {
         return out
     }
 
-    /// Prompt ranges of the micro-batches of a step.
-    private var microBatches: [Range<Int>] {
-        let P = settings.promptsPerStep, m = min(settings.microBatchPrompts, P)
-        return stride(from: 0, to: P, by: m).map { $0..<min($0 + m, P) }
+    /// Micro-batches (prompt ranges, from 0) of `count` prompts.
+    private func microBatches(_ count: Int) -> [Range<Int>] {
+        let m = min(settings.microBatchPrompts, settings.promptsPerStep)
+        return stride(from: 0, to: count, by: m).map { $0..<min($0 + m, count) }
     }
 
     /// Samples G rollouts for each prompt (micro-batch by micro-batch; rows
-    /// numbered over the whole step).
-    public func sampleRollouts(encoder: [[Int32]], stream: UInt64) -> [Rollout] {
+    /// numbered over the whole step, whose prompt `firstPrompt` the first
+    /// of `encoder` is).
+    public func sampleRollouts(encoder: [[Int32]], stream: UInt64, firstPrompt: Int = 0) -> [Rollout] {
         let G = settings.rollouts
         var out: [Rollout] = []
         out.reserveCapacity(encoder.count * G)
@@ -217,7 +232,7 @@ public final class RLTrainer {
         for start in stride(from: 0, to: encoder.count, by: m) {
             let end = min(start + m, encoder.count)
             let sampled = decoding.sample(prompts: Array(encoder[start..<end]), samplesPerPrompt: G, options: settings.decoding,
-                                          stream: stream, rowOffset: start * G)
+                                          stream: stream, rowOffset: (firstPrompt + start) * G)
             out += sampled.map { Rollout(tokens: $0.tokens, tokenizer: policy.tokenizer, maxItems: settings.maxItems) }
         }
         return out
@@ -232,6 +247,13 @@ public final class RLTrainer {
     /// policy's gradients (the caller zeroes them).
     @discardableResult
     public func loss(_ input: RLLossInput, backward: Bool) -> RLLossParts {
+        lossParts(input, backward: backward).reduce(into: RLLossParts()) { $0 += $1 }
+    }
+
+    /// ``loss(_:backward:)`` rollout by rollout: the parts of each rollout of
+    /// the micro-batch (entropy over its positions), so sums over a step
+    /// are the same however it is split into micro-batches or ranks.
+    func lossParts(_ input: RLLossInput, backward: Bool) -> [RLLossParts] {
         let s = settings, G = s.rollouts
         let batch = PolicyBatch(encoder: input.encoder, targets: input.rollouts.map(\.tokens), group: G,
                                 startToken: policy.model.config.decoderStartToken)
@@ -253,7 +275,7 @@ public final class RLTrainer {
         g.zero()
         let n = input.normaliser, beta = s.klWeight
         let exact = s.klEstimator == .exact
-        var parts = RLLossParts()
+        var parts = [RLLossParts](repeating: RLLossParts(), count: input.rollouts.count)
         for (r, rollout) in input.rollouts.enumerated() where rollout.length > 0 {
             let start = Int(batch.decoderStarts[r])
             for (t, range) in rollout.actionTokens.enumerated() {
@@ -266,8 +288,8 @@ public final class RLTrainer {
                     l -= Double(logp[start + j])
                     lr -= Double(refLogp[start + j])
                 }
-                parts.klLogRatio += (l - lr) / k
-                parts.loss += -a * l / k / n + (exact ? 0 : beta * l / k / n)
+                parts[r].klLogRatio += (l - lr) / k
+                parts[r].loss += -a * l / k / n + (exact ? 0 : beta * l / k / n)
             }
         }
         // the exact KL of every position; its gradient (weighted by g) is
@@ -280,34 +302,40 @@ public final class RLTrainer {
             for range in rollout.actionTokens {
                 let k = s.itemLogProb == .mean ? Double(range.count) : 1
                 for j in range {
-                    parts.kl += Double(klRows[start + j]) / k
-                    if exact { parts.loss += Double(g[start + j]) * Double(klRows[start + j]) }
+                    parts[r].kl += Double(klRows[start + j]) / k
+                    if exact { parts[r].loss += Double(g[start + j]) * Double(klRows[start + j]) }
                 }
             }
         }
         let entropy = pass.tokenEntropy!
-        for i in 0..<entropy.count { parts.entropy += Double(entropy[i]) }
-        parts.positions = entropy.count
+        for r in 0..<input.rollouts.count {
+            let end = r + 1 < input.rollouts.count ? Int(batch.decoderStarts[r + 1]) : batch.rows
+            for i in Int(batch.decoderStarts[r])..<end { parts[r].entropy += Double(entropy[i]) }
+            parts[r].positions = end - Int(batch.decoderStarts[r])
+        }
         if backward { pass.backward(weights: w, extraLogitGradient: exact ? zRef : nil) }
         return parts
     }
 
     /// Runs one step and returns its log.
-    public func runStep() -> RLStepLog {
+    public func runStep() throws -> RLStepLog {
         step += 1
         let s = settings, G = s.rollouts
         let timer = Workloads.PhaseTimer()
         let t0 = Date()
         timer.start()
         let tasks = prompts(forStep: step)
-        let encoder = tasks.map { policy.encoderTokens(history: $0.history, target: $0.target) }
+        let mine = collective.shard(tasks.count)  // all of them in one process
+        let encoder = tasks[mine].map { policy.encoderTokens(history: $0.history, target: $0.target) }
 
-        // 1. rollouts
-        let rollouts = sampleRollouts(encoder: encoder, stream: UInt64(step))
+        // 1. rollouts (this rank's prompts)
+        let local = sampleRollouts(encoder: encoder, stream: UInt64(step), firstPrompt: mine.lowerBound)
         timer.lap("generate")
 
-        // 2. step rewards, normalisation, advantages
-        let raw = rewards.score(paths: rollouts.map(\.items), tasks: tasks, taskOf: (0..<rollouts.count).map { $0 / G })
+        // 2. step rewards of this rank's rollouts, then those of the whole
+        //    step on every rank; normalisation, advantages
+        let localRaw = rewards.score(paths: local.map(\.items), tasks: Array(tasks[mine]), taskOf: (0..<local.count).map { $0 / G })
+        let (rollouts, raw) = try gathered(local, localRaw)
         centering.observe(raw)  // adds to the statistics until frozen; always records the batch
         if s.centering != .batch && step >= s.centeringWarmupSteps { centering.frozen = true }
         let stepRewards = raw.combined(weights: s.weights, maxItems: s.maxItems,
@@ -316,19 +344,22 @@ public final class RLTrainer {
                                             group: G, gamma: s.gamma, grpoScaleByStd: s.grpoScaleByStd)
         timer.lap("rewards")
 
-        // 3. the loss, micro-batch by micro-batch, gradients accumulated;
-        //    it counts rollouts with at least one item (the reference's valid ones)
+        // 3. the loss of this rank's rollouts, micro-batch by micro-batch,
+        //    gradients accumulated; it counts the step's rollouts with at
+        //    least one item (the reference's valid ones)
         let n = Double(max(rollouts.filter { $0.length > 0 }.count, 1))
         policy.model.store.zeroGrads()
-        var parts = RLLossParts()
-        for m in microBatches {
-            let rows = (m.lowerBound * G)..<(m.upperBound * G)
-            parts += loss(RLLossInput(encoder: Array(encoder[m]), rollouts: Array(rollouts[rows]),
-                                      advantages: Array(advantages[rows]), normaliser: n), backward: true)
+        var localParts: [RLLossParts] = []
+        for m in microBatches(mine.count) {
+            let rows = ((mine.lowerBound + m.lowerBound) * G)..<((mine.lowerBound + m.upperBound) * G)
+            localParts += lossParts(RLLossInput(encoder: Array(encoder[m]), rollouts: Array(rollouts[rows]),
+                                                advantages: Array(advantages[rows]), normaliser: n), backward: true)
         }
+        let parts = try gatheredSum(localParts)
         timer.lap("loss_passes")
         let lr = schedule(step)
-        let gradNorm = policy.model.store.update(lr: lr, weightDecay: s.weightDecay, clip: s.gradientClip) ?? 0
+        let gradNorm = try policy.model.store.update(lr: lr, weightDecay: s.weightDecay, clip: s.gradientClip,
+                                                     collective: collective) ?? 0
         timer.lap("update")
 
         // 4. the log
@@ -371,6 +402,60 @@ public final class RLTrainer {
         ]
         log.phasesMS = timer.medians
         return log
+    }
+
+    // MARK: Data-parallel steps
+
+    /// The whole step's rollouts and rewards from this rank's: every rank's
+    /// in rank order (its prompts are the next block), as one process would
+    /// have them. A single process returns its own.
+    func gathered(_ local: [Rollout], _ raw: StepRewards) throws -> ([Rollout], StepRewards) {
+        guard collective.size > 1 else { return (local, raw) }
+        // per rollout: its tokens, its steps' values, its path values (doubles hold every Int32 exactly)
+        var packed: [Double] = []
+        // the start values travel when every rank's rewarder gives them
+        let starts = try collective.allGather([raw.startLogProb.count == local.count ? 1 as UInt8 : 0]).allSatisfy { $0 == [1] }
+        for (r, rollout) in local.enumerated() {
+            packed.append(Double(rollout.tokens.count))
+            packed += rollout.tokens.map(Double.init)
+            packed.append(Double(raw.ctr[r].count))
+            packed += raw.ctr[r] + raw.ioi[r] + raw.ior[r]
+            packed += raw.invalid[r].map { $0 ? 1 : 0 } + raw.duplicate[r].map { $0 ? 1 : 0 }
+            packed += [raw.pathIoI[r], raw.pathIoR[r], raw.pathCTR[r]]
+            packed += starts ? [raw.startLogProb[r], raw.startRank[r]] : []
+        }
+        var rollouts: [Rollout] = []
+        var all = StepRewards(ctr: [], ioi: [], ior: [], invalid: [], duplicate: [], pathIoI: [], pathIoR: [], pathCTR: [])
+        let blocks = try collective.allGather(packed)
+        for block in blocks {
+            var at = 0
+            func take(_ k: Int) -> ArraySlice<Double> { defer { at += k }; return block[at..<(at + k)] }
+            while at < block.count {
+                let tokens = take(Int(block[at]) + 1).dropFirst().map { Int32($0) }
+                rollouts.append(Rollout(tokens: tokens, tokenizer: policy.tokenizer, maxItems: settings.maxItems))
+                let k = Int(take(1).first!)
+                all.ctr.append(Array(take(k))); all.ioi.append(Array(take(k))); all.ior.append(Array(take(k)))
+                all.invalid.append(take(k).map { $0 != 0 }); all.duplicate.append(take(k).map { $0 != 0 })
+                let path = Array(take(3))
+                all.pathIoI.append(path[0]); all.pathIoR.append(path[1]); all.pathCTR.append(path[2])
+                if starts {
+                    let s = Array(take(2))
+                    all.startLogProb.append(s[0]); all.startRank.append(s[1])
+                }
+            }
+        }
+        return (rollouts, all)
+    }
+
+    /// The sum, in the step's rollout order, of every rank's per-rollout loss parts.
+    func gatheredSum(_ local: [RLLossParts]) throws -> RLLossParts {
+        var all = local
+        if collective.size > 1 {
+            let blocks = try collective.allGather(local.flatMap { [$0.loss, $0.kl, $0.klLogRatio, $0.entropy, Double($0.positions)] })
+            all = blocks.flatMap { b in stride(from: 0, to: b.count, by: 5).map {
+                RLLossParts(loss: b[$0], kl: b[$0 + 1], klLogRatio: b[$0 + 2], entropy: b[$0 + 3], positions: Int(b[$0 + 4])) } }
+        }
+        return all.reduce(into: RLLossParts()) { $0 += $1 }
     }
 
     /// Mean over prompts of 1 − mean pairwise Jaccard of its rollouts' item sets.

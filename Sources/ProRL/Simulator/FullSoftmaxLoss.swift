@@ -24,9 +24,11 @@ public final class FullSoftmaxLoss: @unchecked Sendable {
 
     /// Mean loss over `rows` of `states` (each with its target). With
     /// `dStates`, adds the gradient to those rows of `dStates` and to
-    /// `dItems` (the item table's gradient).
+    /// `dItems` (the item table's gradient), of the sum over the rows
+    /// divided by `meanOver` (by default the rows' count; a shard of a larger
+    /// batch passes the whole batch's).
     public func callAsFunction(states: Tensor, rows: [Int], targets t: [Int32], items: Tensor,
-                               dStates: Tensor? = nil, dItems: Tensor? = nil) -> Double {
+                               dStates: Tensor? = nil, dItems: Tensor? = nil, meanOver: Int? = nil) -> Double {
         let n = rows.count
         precondition(n == t.count && n <= maxRows, "loss over \(n) rows (capacity \(maxRows))")
         precondition(states.cols == width && items.cols == width && items.rows == vocabulary, "loss shapes")
@@ -44,7 +46,7 @@ public final class FullSoftmaxLoss: @unchecked Sendable {
             Kernels.scoreLogits(states: h, items: items, into: z)
             let l = Tensor(losses.base + start, rows: m, cols: 1)
             Kernels.crossEntropy(logits: z, targets: targets.base + start, losses: l, dLogits: training ? z : nil,
-                                 scale: 1 / Float(n))
+                                 scale: 1 / Float(meanOver ?? n))
             for i in 0..<m { total += Double(l[i]) }
             if training {
                 let dh = Tensor(dGathered.base + start * width, rows: m, cols: width)

@@ -60,6 +60,11 @@ public struct SimulatorEpoch: Sendable {
 /// One optimisation step of a ``SequenceModel``: forward over a batch of
 /// samples, the full-softmax loss at the positions the loss kind names,
 /// backward and Adam(W). Used by ``SimulatorTrainer`` and the benchmarks.
+///
+/// Data-parallel (`collective` of several ranks), each rank takes its
+/// contiguous share of a step's samples, the mean is over the whole step's
+/// targets and the gradients are summed: the step one process makes on all
+/// of them (dropout masks are each rank's own).
 public final class SequenceTrainingStep {
     /// An input sequence and its targets: one per position (all-position
     /// loss) or one for the last position.
@@ -67,11 +72,14 @@ public final class SequenceTrainingStep {
     public let model: any SequenceModel
     public let pass: any SequencePass
     public let settings: SimulatorTraining
+    public let collective: any Collective
     private let lossHead: FullSoftmaxLoss
     private let dStates: FloatBuffer
 
-    public init(model: any SequenceModel, maxBatch: Int, settings: SimulatorTraining) {
+    public init(model: any SequenceModel, maxBatch: Int, settings: SimulatorTraining,
+                collective: any Collective = SingleProcess.shared) {
         self.model = model
+        self.collective = collective
         pass = model.makePass(maxBatch: maxBatch)
         self.settings = settings
         let rows = maxBatch * model.maxLength
@@ -82,29 +90,40 @@ public final class SequenceTrainingStep {
 
     /// Runs step `index` (it seeds dropout) on `samples`; returns the mean
     /// loss over their targets.
-    public func callAsFunction(_ samples: ArraySlice<Sample>, index: UInt64) -> Double {
-        let batch = SequenceBatch(samples.map(\.input), maxLength: model.maxLength)
+    public func callAsFunction(_ samples: ArraySlice<Sample>, index: UInt64) throws -> Double {
         // all-position: every real position of every sequence; last-position:
         // the pass returns only each sequence's last state
         let lastOnly = settings.loss == .lastPosition
-        var rows: [Int] = [], targets: [Int32] = []
-        for (b, sample) in samples.enumerated() {
-            if lastOnly {
-                rows.append(b)
-                targets.append(sample.targets[0])
-            } else {
-                for t in 0..<Int(batch.lengths[b]) { rows.append(b * batch.length + t); targets.append(sample.targets[t]) }
-            }
-        }
+        let L = model.maxLength
+        let wholeTargets = lastOnly ? samples.count : samples.reduce(0) { $0 + min($1.input.count, L) }
+        let mine = collective.shard(samples.count)
+        let shard = samples.dropFirst(mine.lowerBound).prefix(mine.count)
         model.store.zeroGrads()
-        let states = pass.forward(batch, training: true, seed: settings.seed, step: index, lastOnly: lastOnly)
-        let d = dStates.tensor(rows: states.rows, cols: states.cols)
-        d.zero()
-        let loss = lossHead(states: states, rows: rows, targets: targets, items: model.items, dStates: d,
-                            dItems: model.store.grad(model.itemTableID))
-        pass.backward(d)
-        model.store.update(lr: settings.learningRate, weightDecay: settings.weightDecay, clip: nil)  // RecBole does not clip
-        return loss
+        var lossSum = 0.0
+        if !shard.isEmpty {
+            let batch = SequenceBatch(shard.map(\.input), maxLength: L)
+            var rows: [Int] = [], targets: [Int32] = []
+            for (b, sample) in shard.enumerated() {
+                if lastOnly {
+                    rows.append(b)
+                    targets.append(sample.targets[0])
+                } else {
+                    for t in 0..<Int(batch.lengths[b]) { rows.append(b * batch.length + t); targets.append(sample.targets[t]) }
+                }
+            }
+            let dropoutStep = collective.size == 1 ? index : index &* UInt64(collective.size) &+ UInt64(collective.rank)
+            let states = pass.forward(batch, training: true, seed: settings.seed, step: dropoutStep, lastOnly: lastOnly)
+            let d = dStates.tensor(rows: states.rows, cols: states.cols)
+            d.zero()
+            let loss = lossHead(states: states, rows: rows, targets: targets, items: model.items, dStates: d,
+                                dItems: model.store.grad(model.itemTableID), meanOver: wholeTargets)
+            pass.backward(d)
+            lossSum = loss * Double(rows.count)
+        }
+        // RecBole does not clip
+        try model.store.update(lr: settings.learningRate, weightDecay: settings.weightDecay, clip: nil, collective: collective)
+        guard collective.size > 1 else { return lossSum / Double(max(wholeTargets, 1)) }
+        return try collective.allReduceSum([lossSum])[0] / Double(max(wholeTargets, 1))
     }
 }
 
@@ -120,8 +139,11 @@ public final class SimulatorTrainer {
     private let evalPrefixes: (validation: [[Int32]], test: [[Int32]])
     private let evalTargets: (validation: [Int32], test: [Int32])
 
-    /// Trains `model` (fresh, or a checkpoint's to evaluate) on `log`.
-    public init(log: InteractionLog, model: any SequenceModel, settings: SimulatorTraining) throws {
+    /// Trains `model` (fresh, or a checkpoint's to evaluate) on `log`; with
+    /// a `collective` of several ranks, data-parallel (every rank validates,
+    /// so all stop at the same epoch with the same best parameters).
+    public init(log: InteractionLog, model: any SequenceModel, settings: SimulatorTraining,
+                collective: any Collective = SingleProcess.shared) throws {
         guard model.itemVocabulary == log.catalog.vocabularySize else {
             throw DataError(file: "simulator", "item table of \(model.itemVocabulary) rows ≠ catalogue size \(log.catalog.vocabularySize)")
         }
@@ -145,7 +167,7 @@ public final class SimulatorTrainer {
         trainSequences = train
         evalPrefixes = (vp, tp)
         evalTargets = (vt, tt)
-        step = SequenceTrainingStep(model: model, maxBatch: max(settings.batchSize, 256), settings: settings)
+        step = SequenceTrainingStep(model: model, maxBatch: max(settings.batchSize, 256), settings: settings, collective: collective)
     }
 
     /// Training samples of one epoch: (input sequence, per-position targets;
@@ -189,7 +211,7 @@ public final class SimulatorTrainer {
             var lossSum = 0.0, batches = 0
             for range in batchRanges(&data, rng: &rng) {
                 stepIndex += 1
-                let loss = step(data[range], index: stepIndex)
+                let loss = try step(data[range], index: stepIndex)
                 guard loss.isFinite else {
                     model.store.copyValues(from: best)
                     throw DataError(file: "simulator training", "epoch \(epoch), step \(stepIndex): the loss is \(loss) "

@@ -102,11 +102,13 @@ public final class ParameterStore: @unchecked Sendable {
 
     /// The update every trainer makes once its gradients are accumulated —
     /// the one place this sequence lives: the gradient arena (one
-    /// contiguous buffer: where a data-parallel run sums it across
-    /// processes), its global norm clipped to `clip` (none when nil), then
-    /// one AdamW step. Returns the norm before clipping (nil without).
+    /// contiguous buffer) summed over the ranks of a data-parallel run in
+    /// one call, its global norm clipped to `clip` (none when nil), then one
+    /// AdamW step. Every rank holds the same sum, so every rank makes the
+    /// same update. Returns the norm before clipping (nil without).
     @discardableResult
-    public func update(lr: Float, weightDecay: Float, clip: Float?) -> Float? {
+    public func update(lr: Float, weightDecay: Float, clip: Float?, collective: any Collective = SingleProcess.shared) throws -> Float? {
+        if collective.size > 1 { try collective.allReduceSum(allGrads) }
         let norm = clip.map { Kernels.clipGradientNorm(allGrads, maxNorm: $0) }
         adamW(lr: lr, weightDecay: weightDecay)
         return norm
