@@ -11,7 +11,8 @@ struct BenchCommand: ParsableCommand {
             Workloads: pretrain (policy pretraining step), sample (policy sampling with the KV cache), simulator \
             (a simulator training step, last- and all-position loss, at ML-1M shapes: 3,706 items, batch 256 × 50), \
             rewards (one-pass path rewards), rl (a whole \
-            RL step, 8 prompts × 16 rollouts). Kernel \
+            RL step, 8 prompts × 16 rollouts); allreduce (the gradient all-reduce of a data-parallel step, \
+            under `mpirun -np N` only; not in the default set). Kernel \
             microbenchmarks: 'make bench-kernels'; both: 'make bench'.
             """)
 
@@ -27,10 +28,16 @@ struct BenchCommand: ParsableCommand {
     var architectures: [String] { architecture.split(separator: ",").map(String.init) }
 
     static let all = ["pretrain", "sample", "simulator", "rewards", "rl"]
+    static let known = all + ["allreduce"]
 
     func validate() throws {
-        for w in workloads where !BenchCommand.all.contains(w) {
-            throw ValidationError("unknown workload '\(w)' (known: \(BenchCommand.all.joined(separator: ", ")))")
+        for w in workloads where !BenchCommand.known.contains(w) {
+            throw ValidationError("unknown workload '\(w)' (known: \(BenchCommand.known.joined(separator: ", ")))")
+        }
+        let world = Distributed.world
+        if workloads.contains("allreduce") != (world.size > 1) || (world.size > 1 && workloads != ["allreduce"]) {
+            throw ValidationError(world.size > 1 ? "under mpirun, bench runs the 'allreduce' workload alone"
+                                                 : "the allreduce workload runs under mpirun -np N (N ≥ 2)")
         }
         guard repetitions >= 1 else { throw ValidationError("--repetitions: expected ≥ 1, found \(repetitions)") }
         guard (prompts ?? 1) >= 1, rollouts >= 1 else { throw ValidationError("--prompts and --rollouts: expected ≥ 1") }
@@ -61,8 +68,13 @@ struct BenchCommand: ParsableCommand {
                 for a in architectures { print(try Workloads.rewards(architecture: a, items: items, repetitions: repetitions).json) }
             case "rl":
                 print(try Workloads.rlStep(prompts: prompts ?? 8, rollouts: rollouts, items: items, repetitions: repetitions).json)
+            case "allreduce":
+                print(try Workloads.allReduce(collective: Distributed.world, repetitions: max(repetitions, 20)).json)
             default: break
             }
         }
     }
 }
+
+/// Under mpirun only for its allreduce workload (validate() says so).
+extension BenchCommand: DataParallelCommand {}

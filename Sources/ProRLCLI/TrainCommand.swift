@@ -140,7 +140,12 @@ struct TrainCommand: ParsableCommand {
         if resume {
             run = try RLRun.open(runDirectory)
         } else if world.isWriter {
-            run = try RLRun.create(runDirectory, config: try resolvedConfig())
+            let config = try resolvedConfig()
+            if config.settings.promptsPerStep < world.size {  // before anything is written
+                throw DataError.setting("RL settings", "\(config.settings.promptsPerStep) prompts per step cannot be shared by "
+                                        + "\(world.size) ranks: give each rank at least one (--prompts-per-step)")
+            }
+            run = try RLRun.create(runDirectory, config: config)
             try world.barrier()
         } else {
             _ = try resolvedConfig()  // the same flags, checked on every rank

@@ -21,8 +21,8 @@ only the order in which the gradient arena is summed differs:
                naming the lost rank, no rank is left running, and the last
                checkpoint is whole: the run resumes from it under mpirun
   errors       a command that does not run data-parallel, too few prompts for
-               the ranks, a missing MPI plugin: each a one-line error, non-zero
-               exit, no hang
+               the ranks, an input missing, a missing MPI plugin: each a one-line
+               error, non-zero exit, no hang, nothing left behind
 
 Python standard library only.
 """
@@ -241,9 +241,11 @@ def main():
            "--split", "test", "--out", S("eval")], "runs in one process", "prorl eval under mpirun")
     error(rl[:rl.index("--prompts-per-step") + 1] + ["1"] + rl[rl.index("--prompts-per-step") + 2:] + ["--run", S("few")],
           "cannot be shared by 2 ranks", "1 prompt per step for 2 ranks")
+    missing = [a if a != f"{demo}/simulator/simulator.safetensors" else S("nonexistent.safetensors") for a in rl]
+    error(missing + ["--run", S("missing")], "nonexistent.safetensors", "a missing simulator (found once the run is created)")
     env = dict(os.environ, PRORL_MPI_PLUGIN="/nonexistent/libprorl_mpi.so")
     error(rl + ["--run", S("noplugin")], "did not open", "no MPI plugin", env=env)
-    check(not os.path.exists(S("eval")) and not os.path.exists(S("few")) and not os.path.exists(S("noplugin")),
+    check(not any(os.path.exists(S(d)) for d in ("eval", "few", "missing", "noplugin")),
           "errors: nothing written by the refused commands")
 
     print(f"mpi: {len(failures)} failures" if failures else "mpi: all checks passed")

@@ -273,4 +273,30 @@ public enum Workloads {
         r.kernels = kernels
         return r
     }
+
+    /// The gradient all-reduce of a data-parallel step: `floats` fp32
+    /// values summed over the ranks of `collective`, in place (default: the
+    /// 2,045,568 parameters of the reference policy, 8.2 MB). Reports the
+    /// bytes per rank and the bus bandwidth 2(N−1)/N · bytes / time (what a
+    /// ring all-reduce moves per rank).
+    public static func allReduce(floats: Int = 2_045_568, collective: any Collective, repetitions: Int = 20) throws -> Result {
+        let buffer = FloatBuffer(count: floats)
+        for i in 0..<floats { buffer.flat[i] = Float(i % 7) * 0.5 }
+        try collective.barrier()
+        var times: [Double] = []
+        for rep in 0...repetitions {
+            try collective.barrier()
+            let t0 = Date()
+            try collective.allReduceSum(buffer.flat)
+            if rep > 0 { times.append(Date().timeIntervalSince(t0) * 1000) }
+        }
+        // rank 0's median, the one every rank reports
+        var ms = [median(times)]
+        try ms.withUnsafeMutableBufferPointer { try collective.broadcast($0.baseAddress!, count: 8, root: 0) }
+        let n = Double(collective.size), bytes = Double(floats) * 4
+        var r = Result(name: "allreduce", shape: "\(floats) fp32 (\(String(format: "%.1f", bytes / 1e6)) MB), \(collective.size) ranks",
+                       medianMS: ms[0])
+        r.extra = [("ranks", n), ("bytes", bytes), ("bus_gb_per_s", 2 * (n - 1) / n * bytes / (ms[0] / 1000) / 1e9)]
+        return r
+    }
 }

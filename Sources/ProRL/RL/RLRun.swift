@@ -63,9 +63,21 @@ public final class RLRun {
     /// Opens a training session; when a run made by ``create(_:config:)``
     /// cannot start (a missing input, tasks the simulator cannot score…),
     /// removes what creating it wrote before passing the error on.
+    /// Data-parallel, every rank opens its session and they learn whether
+    /// all did before any goes on, so a failure on one rank stops all of
+    /// them, after rank 0 has removed what creating the run wrote.
     public func session(collective: any Collective = SingleProcess.shared) throws -> RLSession {
         do {
-            let session = try RLSession(run: self, collective: collective)
+            var opened: Result<RLSession, Error>
+            do { opened = .success(try RLSession(run: self, collective: collective)) } catch { opened = .failure(error) }
+            if collective.size > 1 {
+                let ok = try collective.allGather([UInt8(opened.isSuccess ? 1 : 0)]).map { $0 == [1] }
+                if case .success = opened, let failed = ok.firstIndex(of: false) {
+                    opened = .failure(DataError(file: directory, "rank \(failed) could not open the run (its error is printed "
+                                                + "above); stopped", kind: .distributed))
+                }
+            }
+            let session = try opened.get()
             fresh = false
             return session
         } catch {
@@ -78,6 +90,7 @@ public final class RLRun {
                     try? fm.removeItem(atPath: directory)
                 }
             }
+            try? collective.barrier()  // no rank ends the job before rank 0 has cleaned up
             throw error
         }
     }
@@ -349,4 +362,8 @@ public final class RLSession {
             try trainer.policy.save(to: run.bestPolicyPath)
         }
     }
+}
+
+extension Result {
+    var isSuccess: Bool { if case .success = self { return true } else { return false } }
 }
