@@ -5,6 +5,8 @@
  *    "speedup_vs_naive"}
  * The first lines are this machine's ceilings, measured in the same run:
  *   {"kernel":"fma_peak","gflops":…}   an FMA loop on every thread
+ *   {"kernel":"bf16_peak","gflops":…}  a vdpbf16ps loop (AVX512-BF16 only);
+ *                                      the bf16 GEMM lines' pct_of_peak
  *   {"kernel":"stream_copy","gbps":…}  a large copy on every thread
  * pct_of_peak is against fma_peak for compute-bound kernels (gflops) and
  * against stream_copy for bandwidth-bound ones (gbps). Times are medians.
@@ -27,7 +29,7 @@
 static int g_reps = 7;
 static int g_quick = 0;
 static const char *g_filter = NULL;
-static double g_peak_gflops = 0, g_stream_gbps = 0;
+static double g_peak_gflops = 0, g_stream_gbps = 0, g_bf16_peak_gflops = 0;
 
 static double now_ms(void) {
     struct timespec t;
@@ -70,15 +72,15 @@ static int selected(const char *kernel) {
     return !g_filter || strstr(kernel, g_filter) != NULL;
 }
 
-/* Emit one line; flops > 0 → gflops, else bytes → gbps. naive_ms ≤ 0: no
- * naive twin measured. */
-static void report(const char *kernel, const char *shape, double ms,
-                   double flops, double bytes, double naive_ms) {
+/* Emit one line; flops > 0 → gflops (against `peak`), else bytes → gbps.
+ * naive_ms ≤ 0: no naive twin measured. */
+static void report_against(const char *kernel, const char *shape, double ms,
+                           double flops, double bytes, double naive_ms, double peak) {
     printf("{\"kernel\":\"%s\",\"shape\":\"%s\",\"threads\":%d,\"ms_median\":%.4f", kernel, shape,
            pk_get_num_threads(), ms);
     if (flops > 0) {
         double gf = flops / (ms * 1e6);
-        printf(",\"gflops\":%.1f,\"pct_of_peak\":%.1f", gf, 100.0 * gf / g_peak_gflops);
+        printf(",\"gflops\":%.1f,\"pct_of_peak\":%.1f", gf, 100.0 * gf / peak);
     } else {
         double gb = bytes / (ms * 1e6);
         printf(",\"gbps\":%.1f,\"pct_of_peak\":%.1f", gb, 100.0 * gb / g_stream_gbps);
@@ -86,6 +88,11 @@ static void report(const char *kernel, const char *shape, double ms,
     if (naive_ms > 0) printf(",\"speedup_vs_naive\":%.1f", naive_ms / ms);
     printf("}\n");
     fflush(stdout);
+}
+
+static void report(const char *kernel, const char *shape, double ms,
+                   double flops, double bytes, double naive_ms) {
+    report_against(kernel, shape, ms, flops, bytes, naive_ms, g_peak_gflops);
 }
 
 /* ------------------------------------------------------------------ */
@@ -114,6 +121,43 @@ __attribute__((target("avx512f"))) static double fma_loop_avx512(long iters) {
     return _mm512_reduce_add_ps(s);
 }
 #endif
+
+#if defined(__x86_64__)
+/* 12 independent vdpbf16ps chains: 16 lanes × 2 products × 2 flops each */
+__attribute__((target("avx512f,avx512bf16"))) static double bf16_loop_avx512(long iters) {
+    __m512 a[12];
+    const __m512bh b = (__m512bh)_mm512_set1_epi32(0x3F803F80), c = (__m512bh)_mm512_set1_epi32(0x33803380);
+    for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps((float)i);
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < 12; i++) a[i] = _mm512_dpbf16_ps(a[i], b, c);
+    __m512 s = a[0];
+    for (int i = 1; i < 12; i++) s = _mm512_add_ps(s, a[i]);
+    return _mm512_reduce_add_ps(s);
+}
+#endif
+
+/* Peak bf16 dot-product throughput (vdpbf16ps on every thread), where the
+ * CPU has AVX512-BF16: the ceiling of pk_gemm_bf16. */
+static void measure_bf16_peak(void) {
+    if (!pk_gemm_bf16_available()) return;
+#if defined(__x86_64__)
+    const long iters = 20000000;
+    double best = 0;
+    for (int rep = 0; rep < 5; rep++) {
+        double sink = 0;
+        double t0 = now_ms();
+        int nt = pk_get_num_threads();
+#pragma omp parallel for num_threads(nt) reduction(+ : sink)
+        for (int t = 0; t < nt; t++) sink += bf16_loop_avx512(iters);
+        double ms = now_ms() - t0;
+        double gf = 4.0 * 12 * 16 * (double)iters * nt / (ms * 1e6);
+        if (gf > best) best = gf;
+        if (sink == 12345.0) printf("#");
+    }
+    g_bf16_peak_gflops = best;
+    printf("{\"kernel\":\"bf16_peak\",\"threads\":%d,\"gflops\":%.1f}\n", pk_get_num_threads(), best);
+#endif
+}
 
 /* Peak FP32 FMA throughput with every thread running an FMA loop. */
 static void measure_peak(void) {
@@ -168,20 +212,21 @@ static void measure_stream(void) {
 typedef struct gemm_ctx {
     int ta, tb, M, N, K;
     float *A, *B, *C;
-    int naive;
+    int naive, bf16;
 } gemm_ctx;
 
 static void run_gemm(void *p) {
     gemm_ctx *g = p;
     int lda = g->ta ? g->M : g->K, ldb = g->tb ? g->K : g->N;
-    if (g->naive) pk_gemm_naive(g->ta, g->tb, g->M, g->N, g->K, 1.0f, g->A, lda, g->B, ldb, 0.0f, g->C, g->N);
+    if (g->bf16) pk_gemm_bf16(g->ta, g->tb, g->M, g->N, g->K, 1.0f, g->A, lda, g->B, ldb, 0.0f, g->C, g->N);
+    else if (g->naive) pk_gemm_naive(g->ta, g->tb, g->M, g->N, g->K, 1.0f, g->A, lda, g->B, ldb, 0.0f, g->C, g->N);
     else pk_gemm(g->ta, g->tb, g->M, g->N, g->K, 1.0f, g->A, lda, g->B, ldb, 0.0f, g->C, g->N);
 }
 
 static void bench_gemm(const char *kernel, int ta, int tb, int M, int N, int K, int naive_reps) {
     if (!selected(kernel)) return;
     gemm_ctx g = {ta, tb, M, N, K, fbuf((size_t)M * K, 1, 1), fbuf((size_t)K * N, 1, 2),
-                  fzero((size_t)M * N), 0};
+                  fzero((size_t)M * N), 0, 0};
     double ms = median_ms(run_gemm, &g, g_reps);
     double naive = 0;
     if (naive_reps > 0) {
@@ -191,6 +236,17 @@ static void bench_gemm(const char *kernel, int ta, int tb, int M, int N, int K, 
     char shape[96];
     snprintf(shape, sizeof shape, "%s%s %dx%dx%d", ta ? "T" : "N", tb ? "T" : "N", M, N, K);
     report(kernel, shape, ms, 2.0 * M * (double)N * K, 0, naive);
+    free(g.A); free(g.B); free(g.C);
+}
+
+/* pk_gemm_bf16, against the bf16 dot-product peak (skipped without AVX512-BF16) */
+static void bench_gemm_bf16(const char *kernel, int ta, int tb, int M, int N, int K) {
+    if (!selected(kernel) || !pk_gemm_bf16_available()) return;
+    gemm_ctx g = {ta, tb, M, N, K, fbuf((size_t)M * K, 1, 1), fbuf((size_t)K * N, 1, 2), fzero((size_t)M * N), 0, 1};
+    double ms = median_ms(run_gemm, &g, g_reps);
+    char shape[96];
+    snprintf(shape, sizeof shape, "%s%s %dx%dx%d", ta ? "T" : "N", tb ? "T" : "N", M, N, K);
+    report_against(kernel, shape, ms, 2.0 * M * (double)N * K, 0, 0, g_bf16_peak_gflops);
     free(g.A); free(g.B); free(g.C);
 }
 
@@ -597,6 +653,7 @@ int main(int argc, char **argv) {
     }
     if (g_quick && g_reps > 3) g_reps = 3;
     measure_peak();
+    measure_bf16_peak();
     measure_stream();
     /* GEMM */
     bench_gemm("gemm", 0, 0, 2048, 2048, 2048, g_quick ? 0 : 1);
@@ -608,6 +665,11 @@ int main(int argc, char **argv) {
     bench_gemm("gemm decode qkv", 0, 1, 128, 768, 128, 0);
     bench_gemm("gemm decode ffn wi", 0, 1, 128, 512, 128, 0);
     bench_gemm("gemm decode ffn wo", 0, 1, 128, 128, 512, 0);
+    /* the same products with bf16 operands (pct_of_peak against bf16_peak) */
+    bench_gemm_bf16("gemm bf16", 0, 0, 2048, 2048, 2048);
+    bench_gemm_bf16("gemm bf16 policy enc ffn wi", 0, 1, 11520, 512, 128);
+    bench_gemm_bf16("gemm bf16 policy lm_head", 0, 1, 10496, 1027, 128);
+    bench_gemm_bf16("gemm bf16 decode qkv", 0, 1, 128, 768, 128);
     /* policy (T5 reference config): 256 prompts, encoder 45 / decoder 41 tokens */
     bench_linear("policy enc qkv", 11520, 128, 768);
     bench_linear("policy enc o", 11520, 256, 128);

@@ -73,6 +73,31 @@ void pk_gemm_naive(int trans_a, int trans_b, int M, int N, int K, float alpha,
                    const float *A, int lda, const float *B, int ldb,
                    float beta, float *C, int ldc);
 
+/**
+ * pk_gemm with bf16 products: op(A) and op(B) are rounded to bf16 (nearest,
+ * ties to even; denormals count as zero) and their products summed in fp32
+ * (AVX512-BF16 vdpbf16ps: per k-pair the odd product, then the even one,
+ * each sum rounded), per block of 256 k; C, alpha and beta stay fp32. Error
+ * against the exact product of the fp32 operands, per element:
+ *   |C − C_exact| ≤ (2⁻⁷ + 2⁻¹⁶ + K·2⁻²⁴) · |alpha| · Σ_k |a_k b_k|
+ * (each operand's rounding is ≤ 2⁻⁸ relative: 8 significant bits; the fp32
+ * sums as pk_gemm's).
+ * Bit-identical for any thread count. Where pk_gemm_bf16_available() is 0
+ * (no AVX512-BF16, or a SIMD level below AVX-512) it is pk_gemm.
+ */
+void pk_gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                  const float *A, int lda, const float *B, int ldb, float beta,
+                  float *C, int ldc);
+/* The same arithmetic element by element (pk_gemm_naive where unavailable). */
+void pk_gemm_bf16_naive(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                        const float *A, int lda, const float *B, int ldb,
+                        float beta, float *C, int ldc);
+/* 1 when pk_gemm_bf16 runs bf16 products on this CPU at the current SIMD level. */
+int pk_gemm_bf16_available(void);
+/* Round to bf16 (nearest, ties to even; NaN stays NaN), and back. */
+uint16_t pk_bf16_from_float(float x);
+float pk_float_from_bf16(uint16_t h);
+
 /* ------------------------------------------------------------------ */
 /* Linear layer                                                       */
 /* ------------------------------------------------------------------ */

@@ -251,6 +251,91 @@ static void test_gemm(void) {
     expect_true(1, "M=0 returns");
 }
 
+/* bf16 GEMM: against the double product of the bf16-rounded operands (the
+ * fp32 sums' bound), of the fp32 operands (plus the rounding of each operand,
+ * ≤ 2⁻⁹ relative), its naive twin bit for bit (beta = 0: the same roundings in
+ * the same order), and 1, 2, 3 threads bit for bit. Below AVX-512 (or
+ * without AVX512-BF16) it must be pk_gemm itself. */
+static void test_gemm_bf16_case(int ta, int tb, int M, int N, int K, float alpha, float beta) {
+    CONTEXT("gemm_bf16 ta=%d tb=%d M=%d N=%d K=%d alpha=%g beta=%g simd=%s bf16=%d", ta, tb, M, N, K, alpha, beta,
+            pk_simd_name(pk_get_simd_level()), pk_gemm_bf16_available());
+    int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 2;
+    size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+    float *A = fvec(na, 1), *B = fvec(nb, 1), *C0 = fvec(nc, 1);
+    if (beta == 0.0f)
+        for (size_t i = 0; i < nc; i++) C0[i] = NAN; /* must not be read */
+    float *Ar = fcopy(A, na), *Br = fcopy(B, nb); /* the operands as bf16 sees them */
+    for (size_t i = 0; i < na; i++) Ar[i] = pk_float_from_bf16(pk_bf16_from_float(A[i]));
+    for (size_t i = 0; i < nb; i++) Br[i] = pk_float_from_bf16(pk_bf16_from_float(B[i]));
+    size_t mn = (size_t)M * N;
+    double *want = dzeros(mn), *scale = dzeros(mn), *want_r = dzeros(mn), *scale_r = dzeros(mn);
+    gemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc, want, scale);
+    gemm_ref(ta, tb, M, N, K, alpha, Ar, lda, Br, ldb, beta, C0, ldc, want_r, scale_r);
+    float *got = fzeros(mn), *first = NULL, *naive = fzeros(mn), *fp32 = fzeros(mn);
+    float *C = fcopy(C0, nc);
+    pk_gemm_bf16_naive(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    for (int i = 0; i < M; i++) memcpy(naive + (size_t)i * N, C + (size_t)i * ldc, (size_t)N * sizeof(float));
+    free(C);
+    C = fcopy(C0, nc);
+    pk_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    for (int i = 0; i < M; i++) memcpy(fp32 + (size_t)i * N, C + (size_t)i * ldc, (size_t)N * sizeof(float));
+    free(C);
+    const int bf16 = pk_gemm_bf16_available();
+    for (int t = 0; t < 3; t++) {
+        C = fcopy(C0, nc);
+        pk_set_num_threads(k_threads[t]);
+        pk_gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        for (int i = 0; i < M; i++) memcpy(got + (size_t)i * N, C + (size_t)i * ldc, (size_t)N * sizeof(float));
+        if (t == 0) {
+            first = fcopy(got, mn);
+            if (bf16) {
+                /* fp32 sums of exact products: pk_gemm's bound, against the rounded operands */
+                expect_close("bf16 vs double of the bf16 operands", got, want_r, scale_r, 0, mn, K + 4.0);
+                /* 2⁻⁷ + 2⁻¹⁶ of Σ|ab| for the operands' rounding (2⁻⁸ each), in units of FLT_EPSILON (2⁻²³) */
+                expect_close("bf16 vs double of the fp32 operands", got, want, scale, 0, mn, 65536.0 + 128.0 + K + 4.0);
+                expect_close("naive twin vs double of the bf16 operands", naive, want_r, scale_r, 0, mn, K + 4.0);
+                if (beta == 0.0f) expect_bitwise("bf16 vs its naive twin", naive, got, mn);
+            } else {
+                expect_bitwise("without bf16 it is pk_gemm", fp32, got, mn);
+            }
+            for (int i = 0; i < M; i++)
+                for (int j = N; j < ldc; j++) {
+                    g_checks++;
+                    size_t o = (size_t)i * ldc + j;
+                    if (memcmp(C + o, C0 + o, sizeof(float)) != 0) { fail("wrote outside C", o, C0[o], C[o], 0); i = M; break; }
+                }
+        } else {
+            expect_bitwise("threads 1 vs n", first, got, mn);
+        }
+        free(C);
+    }
+    free(A); free(B); free(C0); free(Ar); free(Br); free(want); free(scale); free(want_r); free(scale_r);
+    free(got); free(first); free(naive); free(fp32);
+}
+
+static void test_gemm_bf16(void) {
+    const int shapes[][3] = {{1, 1, 1}, {7, 13, 5}, {12, 32, 9}, {13, 33, 257}, {37, 45, 300}, {130, 530, 77},
+                             {45, 64, 41}, {97, 1027, 128}, {25, 160, 513}};
+    int nshapes = (int)(sizeof shapes / sizeof shapes[0]);
+    for (int s = 0; s < nshapes; s++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                test_gemm_bf16_case(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], 1.0f, 0.0f);
+                if (s % 3 == 1) test_gemm_bf16_case(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], 0.5f, 1.0f);
+                if (s % 3 == 2) test_gemm_bf16_case(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], -1.25f, 0.5f);
+            }
+    if (!g_quick) test_gemm_bf16_case(0, 1, 1100, 600, 520, 1.0f, 0.0f);
+    CONTEXT("bf16 rounding");
+    const float in[] = {1.0f, 1.0f + 0x1p-8f, 1.0f + 3 * 0x1p-8f, -2.5f, 0x1.fffffep127f, INFINITY, -0.0f, 0x1p-130f};
+    const uint16_t out[] = {0x3F80, 0x3F80, 0x3F82, 0xC020, 0x7F80, 0x7F80, 0x8000, 0x0008};
+    for (int i = 0; i < 8; i++) {
+        g_checks++;
+        if (pk_bf16_from_float(in[i]) != out[i]) fail("bf16 of a float (nearest, ties to even)", (size_t)i, out[i], pk_bf16_from_float(in[i]), 0);
+    }
+    expect_true(isnan(pk_float_from_bf16(pk_bf16_from_float(NAN))), "NaN stays NaN");
+    expect_true(pk_float_from_bf16(0x3F81) == 1.0f + 0x1p-7f, "bf16 back to float");
+}
+
 typedef struct matmul_ctx {
     int N, I, O;
     double *x, *w, *b, *wt; /* wt: the projection of the output */
@@ -688,7 +773,8 @@ static void test_attention_decode_groups(int Tk, int with_bias) {
             kvlen[b] = (r == 2 && i >= 2) ? (len > 1 ? len / 2 : 1) : len;
         }
     }
-    float *q = fvec((size_t)B * W, 1), *kv = fvec((size_t)5 * Tk * W, 1), *bias = fvec((size_t)H * Tk, 2);
+    /* values start H·D into a row: the last row's run past 5·Tk rows by H·D */
+    float *q = fvec((size_t)B * W, 1), *kv = fvec((size_t)5 * Tk * W + H * D, 1), *bias = fvec((size_t)H * Tk, 2);
     pk_attention_desc d = {.B = B, .kv_group = 1, .Tq = 1, .Tk = Tk, .Tk_cap = Tk, .H = H, .D = D,
                            .q_stride = W, .kv_stride = W, .out_stride = H * D, .kv_len = kvlen,
                            .kv_rows = kvrows, .scale = 0.7f, .bias = with_bias ? bias : NULL};
@@ -1626,12 +1712,13 @@ static void test_position_bias(void) {
 int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--quick") == 0) g_quick = 1;
-    printf("kernel tests: OpenMP %s, best SIMD %s\n", pk_openmp_enabled() ? "on" : "off",
-           pk_simd_name(pk_simd_supported()));
+    printf("kernel tests: OpenMP %s, best SIMD %s, bf16 products %s\n", pk_openmp_enabled() ? "on" : "off",
+           pk_simd_name(pk_simd_supported()), pk_gemm_bf16_available() ? "yes" : "no");
     for (int level = pk_simd_supported(); level >= PK_SIMD_SCALAR; level--) {
         pk_set_simd_level(level);
         int before = g_failures;
         test_gemm();
+        test_gemm_bf16();
         test_matmul();
         test_attention();
         test_softmax();
