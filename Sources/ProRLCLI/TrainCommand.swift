@@ -19,6 +19,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "JSON config file (the layout of a run's config.json; flags override it).") var config: String?
     @Option(help: "Directory with train.jsonl, validation.jsonl and catalog.json.") var tasks: String?
     @Option(help: "Simulator checkpoint.") var simulator: String?
+    @Option(help: "A further simulator checkpoint (repeatable): step rewards are the mean over --simulator and these; validation is by --simulator.")
+    var ensemble: [String] = []
     @Option(help: "Pretrained policy checkpoint (start and KL anchor).") var policy: String?
     @Option(help: "Synthetic world directory (world.json, synthetic.inter) for ground-truth metrics.") var world: String?
     @Option(help: "Start from a preset: 'default' (the engine's) or 'reference' (the official code's choices: frozen global z-scores, log-ratio KL over full-vocabulary log-probs, repeats allowed, top-k 50); other flags override it.")
@@ -67,7 +69,7 @@ struct TrainCommand: ParsableCommand {
                                      lr, kl, gamma, weights, centeringWarmup, itemLogProb, temperature, evaluateEvery,
                                      checkpointEvery, seed, preset, epochs, microBatch, centering, klEstimator, logProbSupport,
                                      topK, topP]
-            if overrides.contains(where: { $0 != nil }) || grpoStd || unconstrained || allowRepeats {
+            if overrides.contains(where: { $0 != nil }) || grpoStd || unconstrained || allowRepeats || !ensemble.isEmpty {
                 throw ValidationError("--resume continues a run with its saved config; drop the other settings")
             }
         }
@@ -90,6 +92,7 @@ struct TrainCommand: ParsableCommand {
         if let tasks { cfg.inputs.tasks = tasks }
         if let simulator { cfg.inputs.simulator = simulator }
         if let policy { cfg.inputs.policy = policy }
+        if !ensemble.isEmpty { cfg.inputs.ensemble = ensemble }
         if let world {
             cfg.inputs.world = "\(world)/world.json"
             cfg.inputs.worldLog = "\(world)/synthetic.inter"

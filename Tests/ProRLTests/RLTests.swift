@@ -117,6 +117,32 @@ struct RLTests {
         #expect(abs(alone.ioi[0][0] - r.ioi[1][1]) < 1e-6)
     }
 
+    @Test("an ensemble's step rewards are its members' means; invalid steps are floored below the mean's minimum")
+    func ensembleRewards() throws {
+        var catalog = ItemCatalog()
+        for i in 1..<60 { catalog.add(String(i)) }
+        catalog.add("not-in-simulator")  // item 60
+        let a = try RolloutScorer(simulator: try RewardModelTests.simulator("sasrec"), catalog: catalog, maxBatch: 8, maxItems: 5)
+        let b = try RolloutScorer(simulator: try RewardModelTests.simulator("gru4rec"), catalog: catalog, maxBatch: 8, maxItems: 5)
+        let task = ProactiveTask(user: nil, history: [3, 4, 5], path: [6], target: 7)
+        let paths: [[Int32?]] = [[10, 11, 10], [12, 60], [13]]
+        let (ra, rb) = (a.score(paths: paths, tasks: [task], taskOf: [0, 0, 0]), b.score(paths: paths, tasks: [task], taskOf: [0, 0, 0]))
+        let r = try EnsembleRewards(members: [a, b]).score(paths: paths, tasks: [task], taskOf: [0, 0, 0])
+        for p in 0..<3 {
+            for k in 0..<paths[p].count where !r.invalid[p][k] {
+                #expect(r.ctr[p][k] == (ra.ctr[p][k] + rb.ctr[p][k]) / 2 && r.ioi[p][k] == (ra.ioi[p][k] + rb.ioi[p][k]) / 2
+                        && r.ior[p][k] == (ra.ior[p][k] + rb.ior[p][k]) / 2, "path \(p) step \(k)")
+            }
+            #expect(r.pathIoI[p] == (ra.pathIoI[p] + rb.pathIoI[p]) / 2)
+        }
+        #expect(ra.ioi[0][0] != rb.ioi[0][0], "the two simulators should disagree, or the test shows nothing")
+        #expect(r.invalid[1] == [false, true] && r.ctr[1][1] == -1)
+        let valid = [r.ioi[0][0], r.ioi[0][1], r.ioi[1][0], r.ioi[2][0]]  // step 3 of path 0 repeats item 10
+        #expect(r.ioi[1][1] == valid.min()! - 1, "the invalid step's IoI \(r.ioi[1][1]) is one below \(valid.min()!)")
+        // one member: its own rewards
+        #expect(try EnsembleRewards(members: [a]).score(paths: paths, tasks: [task], taskOf: [0, 0, 0]) == ra)
+    }
+
     @Test("the evaluator counts repeated items: per path, best (min) of K and top path")
     func evaluatorRepeats() throws {
         let sim = try RewardModelTests.simulator("sasrec")

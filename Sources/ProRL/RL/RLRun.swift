@@ -15,6 +15,9 @@ public final class RLRun {
         /// Directory with train.jsonl, validation.jsonl and catalog.json.
         public var tasks: String
         public var simulator: String
+        /// Further simulators whose step rewards are averaged with the
+        /// simulator's (validation is by `simulator` alone).
+        public var ensemble: [String]?
         /// The pretrained policy (the starting point and the KL anchor).
         public var policy: String
         /// The synthetic world's world.json and log (ground truth), if any.
@@ -105,6 +108,7 @@ public final class RLRun {
         }
         config.inputs.tasks = absolute(config.inputs.tasks)
         config.inputs.simulator = absolute(config.inputs.simulator)
+        config.inputs.ensemble = config.inputs.ensemble.map { $0.map(absolute) }
         config.inputs.policy = absolute(config.inputs.policy)
         config.inputs.world = config.inputs.world.map(absolute)
         config.inputs.worldLog = config.inputs.worldLog.map(absolute)
@@ -250,7 +254,8 @@ public final class RLSession {
         let resuming = FileManager.default.fileExists(atPath: run.statePath)
         // the trained policy is its own copy; `pretrained` stays frozen
         let policy = try Policy.load(inputs.policy)
-        trainer = try RLTrainer(policy: policy, reference: pretrained.model, simulator: simulator, catalog: catalog,
+        let ensemble = try (inputs.ensemble ?? []).map { try Simulator.load($0) }
+        trainer = try RLTrainer(policy: policy, reference: pretrained.model, simulator: simulator, ensemble: ensemble, catalog: catalog,
                                 train: train, settings: s, collective: collective)
         if resuming, try !trainer.restoreState(run.statePath) {
             // a state from before the weights were part of it: the policy is the other file of the pair

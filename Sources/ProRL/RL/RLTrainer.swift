@@ -109,14 +109,20 @@ public final class RLTrainer {
     ///   - reference: the frozen pretrained policy (nil: a copy of `policy`).
     ///   - train: prompts; each must be known to the simulator (see
     ///     ``PathEvaluator/scorable(_:)``).
-    public convenience init(policy: Policy, reference: T5Policy? = nil, simulator: Simulator, catalog: ItemCatalog,
-                            train: [ProactiveTask], settings: RLSettings, collective: any Collective = SingleProcess.shared) throws {
+    ///   - ensemble: further simulators; the step rewards are then the mean
+    ///     over `simulator` and these (``EnsembleRewards``).
+    public convenience init(policy: Policy, reference: T5Policy? = nil, simulator: Simulator, ensemble: [Simulator] = [],
+                            catalog: ItemCatalog, train: [ProactiveTask], settings: RLSettings,
+                            collective: any Collective = SingleProcess.shared) throws {
         guard policy.itemIDs == catalog.rawIDs else {
             throw DataError(file: "RL", "the policy's items differ from the tasks' catalogue (pretrain on these tasks)", kind: .incompatible)
         }
-        let scorer = try RolloutScorer(simulator: simulator, catalog: catalog,
-                                   maxBatch: min(settings.promptsPerStep * settings.rollouts, 256), maxItems: settings.maxItems)
-        try self.init(policy: policy, reference: reference, rewards: scorer, train: train, settings: settings, collective: collective)
+        let scorers = try ([simulator] + ensemble).map {
+            try RolloutScorer(simulator: $0, catalog: catalog, maxBatch: min(settings.promptsPerStep * settings.rollouts, 256),
+                              maxItems: settings.maxItems)
+        }
+        let rewards: RolloutRewarding = scorers.count == 1 ? scorers[0] : try EnsembleRewards(members: scorers)
+        try self.init(policy: policy, reference: reference, rewards: rewards, train: train, settings: settings, collective: collective)
     }
 
     /// Refuses a micro-batch whose activations cannot fit in this machine's
@@ -444,6 +450,7 @@ public final class RLTrainer {
                 }
             }
         }
+        all.floorInvalidSteps()  // the floor of the whole step, as one process has it
         return (rollouts, all)
     }
 

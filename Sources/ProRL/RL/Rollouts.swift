@@ -150,7 +150,6 @@ public final class RolloutScorer: @unchecked Sendable {
             out.duplicate.append(dup)
         }
         let steps = rewards.score(requests)
-        var minIoI = Double.infinity, minIoR = Double.infinity
         for (r, s) in steps.enumerated() {
             var ctr: [Double] = [], ioi: [Double] = [], ior: [Double] = []
             for (k, j) in validIndex[r].enumerated() {
@@ -160,10 +159,6 @@ public final class RolloutScorer: @unchecked Sendable {
                 let i = Double(s.ioi(step: j + 1)), o = Double(s.ior(step: j + 1))
                 ioi.append(i)
                 ior.append(o)
-                if !duplicate {
-                    minIoI = min(minIoI, i)
-                    minIoR = min(minIoR, o)
-                }
             }
             out.ctr.append(ctr)
             out.ioi.append(ioi)
@@ -174,14 +169,30 @@ public final class RolloutScorer: @unchecked Sendable {
             out.startLogProb.append(Double(s.logProb[0]))
             out.startRank.append(Double(s.rank[0]))
         }
-        // invalid steps: one below the batch's smallest valid value
-        let floorIoI = minIoI.isFinite ? minIoI - 1 : -1, floorIoR = minIoR.isFinite ? minIoR - 1 : -1
-        for r in 0..<out.ioi.count {
-            for k in 0..<out.ioi[r].count where out.invalid[r][k] {
-                out.ioi[r][k] = floorIoI
-                out.ior[r][k] = floorIoR
+        out.floorInvalidSteps()
+        return out
+    }
+}
+
+extension StepRewards {
+    /// Gives every invalid step IoI and IoR one below the smallest value of
+    /// a valid, non-duplicate step of these rollouts (−1 when there is none).
+    /// Depends on the valid steps only, so applying it again to a union of
+    /// rollouts (a data-parallel step's) gives the floor of the union.
+    public mutating func floorInvalidSteps() {
+        var minIoI = Double.infinity, minIoR = Double.infinity
+        for r in 0..<ioi.count {
+            for k in 0..<ioi[r].count where !invalid[r][k] && !duplicate[r][k] {
+                minIoI = min(minIoI, ioi[r][k])
+                minIoR = min(minIoR, ior[r][k])
             }
         }
-        return out
+        let floorIoI = minIoI.isFinite ? minIoI - 1 : -1, floorIoR = minIoR.isFinite ? minIoR - 1 : -1
+        for r in 0..<ioi.count {
+            for k in 0..<ioi[r].count where invalid[r][k] {
+                ioi[r][k] = floorIoI
+                ior[r][k] = floorIoR
+            }
+        }
     }
 }
