@@ -65,6 +65,9 @@ const char *pk_simd_name(int level);
  * op(B) = B ([K,N], ldb ≥ N) or, with trans_b, Bᵀ where B is [N,K] (ldb ≥ K).
  * beta == 0 never reads C (it may hold NaN). Packed, cache-blocked, with
  * AVX-512 / AVX2+FMA / scalar micro-kernels. K == 0 scales C by beta.
+ * Products in fp32, or, after pk_set_precision(PK_PRECISION_BF16) on the
+ * calling thread, as pk_gemm_bf16 (every product of the library that goes
+ * through pk_gemm: the linear layers, their backward, the models' GEMMs).
  */
 void pk_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
              const float *A, int lda, const float *B, int ldb, float beta,
@@ -92,6 +95,11 @@ void pk_gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha,
 void pk_gemm_bf16_naive(int trans_a, int trans_b, int M, int N, int K, float alpha,
                         const float *A, int lda, const float *B, int ldb,
                         float beta, float *C, int ldc);
+/* The precision of pk_gemm's products for the calling thread: PK_PRECISION_FP32
+ * (the default) or PK_PRECISION_BF16 (fp32 where pk_gemm_bf16_available() is 0). */
+enum { PK_PRECISION_FP32 = 0, PK_PRECISION_BF16 = 1 };
+void pk_set_precision(int precision);
+int pk_get_precision(void);
 /* 1 when pk_gemm_bf16 runs bf16 products on this CPU at the current SIMD level. */
 int pk_gemm_bf16_available(void);
 /* Round to bf16 (nearest, ties to even; NaN stays NaN), and back. */

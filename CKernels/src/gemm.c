@@ -72,9 +72,24 @@ static void scale_c(int M, int N, float beta, float *C, int ldc) {
         }
 }
 
+/* The products' precision of this calling thread (pk_set_precision). */
+static _Thread_local int g_precision = PK_PRECISION_FP32;
+
+void pk_set_precision(int precision) { g_precision = precision == PK_PRECISION_BF16 ? PK_PRECISION_BF16 : PK_PRECISION_FP32; }
+int pk_get_precision(void) { return g_precision; }
+
 void pk_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
              const float *A, int lda, const float *B, int ldb, float beta,
              float *C, int ldc) {
+    if (g_precision == PK_PRECISION_BF16 && pk_gemm_bf16_available())
+        pk_gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else
+        pk_gemm_fp32(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void pk_gemm_fp32(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                  const float *A, int lda, const float *B, int ldb, float beta,
+                  float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) {
         scale_c(M, N, beta, C, ldc);

@@ -3,7 +3,8 @@
  * (AVX512-BF16 vdpbf16ps), and its naive twin.
  *
  * The operands stay fp32 in memory (master weights, activations); packing
- * rounds them to bf16 (nearest, ties to even) and lays them out in k-pairs:
+ * rounds them to bf16 (vcvtne2ps2bf16: nearest, ties to even, fp32
+ * denormals to zero), 16 at a time, and lays them out in k-pairs:
  * an A micro-panel holds, per pair q and row r, one 32-bit word
  * (a[r][2q] | a[r][2q+1] << 16); a B micro-panel per pair q and column c
  * (b[2q][c] | b[2q+1][c] << 16). One vdpbf16ps then adds, in each of 16
@@ -13,8 +14,9 @@
  * MB × KC blocks of op(A), always packed here); every C element is summed in
  * the same order whatever the thread count.
  *
- * Without AVX512-BF16 (or at a SIMD level below AVX-512), pk_gemm_bf16 is
- * pk_gemm: fp32 products.
+ * Without AVX512-BF16 (or at a SIMD level below AVX-512), pk_gemm_bf16 has
+ * fp32 products (pk_gemm_fp32). pk_gemm itself runs this one when the
+ * calling thread asked for bf16 products (pk_set_precision).
  */
 #include "internal.h"
 
@@ -60,9 +62,9 @@ static float flush(float x) {
     return x;
 }
 
-static inline uint32_t bf16_pair(float lo, float hi) {
-    return (uint32_t)pk_bf16_from_float(lo) | (uint32_t)pk_bf16_from_float(hi) << 16;
-}
+/* An operand as the kernel converts it (vcvtne2ps2bf16): fp32 denormals
+ * become (signed) zero, the rest is rounded to nearest, ties to even. */
+static uint16_t bf16_of_operand(float x) { return pk_bf16_from_float(flush(x)); }
 
 static inline float op_a(const float *A, int lda, int trans, int i, int p) {
     return trans ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p];
@@ -72,38 +74,20 @@ static inline float op_b(const float *B, int ldb, int trans, int p, int j) {
     return trans ? B[(size_t)j * ldb + p] : B[(size_t)p * ldb + j];
 }
 
-/* rows × kc of op(A) from (row, p0) into pairs dst[q·MR + r]; zero padding */
-static void pack_a_pairs(uint32_t *dst, const float *A, int lda, int trans, int row, int rows, int p0, int kc) {
-    const int pairs = (kc + 1) / 2;
-    for (int q = 0; q < pairs; q++) {
-        const int p = p0 + 2 * q;
-        const int odd = 2 * q + 1 < kc;
-        for (int r = 0; r < BF_MR; r++)
-            dst[(size_t)q * BF_MR + r] = r < rows ? bf16_pair(op_a(A, lda, trans, row + r, p),
-                                                              odd ? op_a(A, lda, trans, row + r, p + 1) : 0.0f)
-                                                  : 0u;
-    }
-}
-
-/* kc × cols of op(B) from (p0, col) into pairs dst[q·NR + c]; zero padding */
-static void pack_b_pairs(uint32_t *dst, const float *B, int ldb, int trans, int col, int cols, int p0, int kc) {
-    const int pairs = (kc + 1) / 2;
-    for (int q = 0; q < pairs; q++) {
-        const int p = p0 + 2 * q;
-        const int odd = 2 * q + 1 < kc;
-        for (int c = 0; c < BF_NR; c++)
-            dst[(size_t)q * BF_NR + c] = c < cols ? bf16_pair(op_b(B, ldb, trans, p, col + c),
-                                                              odd ? op_b(B, ldb, trans, p + 1, col + c) : 0.0f)
-                                                  : 0u;
-    }
-}
-
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-#include <immintrin.h>
 #define PK_HAVE_BF16_KERNEL 1
+/* The AVX-512 code of this file (the micro-kernel and the packers), compiled
+ * for AVX512-BF16 like isa_avx512.c for AVX-512; only run where available. */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c,bmi,bmi2,popcnt"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c,bmi,bmi2,popcnt")
+#endif
+#define PK_ISA PK_ISA_AVX512
+#include "simd.h"
 
 /* C[12, 32] = alpha · Σ_q a-pairs ⊗ b-pairs + beta · C */
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 static void ukernel_bf16(int pairs, const uint32_t *restrict a, const uint32_t *restrict b, float *restrict c, int ldc,
                          float alpha, float beta) {
     __m512 acc[BF_MR][2];
@@ -127,7 +111,87 @@ static void ukernel_bf16(int pairs, const uint32_t *restrict a, const uint32_t *
             _mm512_storeu_ps(cp, x);
         }
 }
+
+/* 16 words (x0[i] | x1[i] << 16) from two vectors of 16 floats. */
+static inline __m512i pairs_of(__m512 x0, __m512 x1) {
+    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                                23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    return _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(x1, x0));
+}
+
+/* 16 words: the pairs of 32 consecutive floats (k order), n of them real. */
+static inline __m512i pairs_along(const float *x, int n) {
+    __m512 lo = _mm512_maskz_loadu_ps((__mmask16)(n >= 16 ? 0xFFFF : (1u << PK_MAX(n, 0)) - 1), x);
+    __m512 hi = _mm512_maskz_loadu_ps((__mmask16)(n >= 32 ? 0xFFFF : (1u << PK_MAX(n - 16, 0)) - 1), x + 16);
+    return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+}
+
+/* r[i] ← the i-th column of the 16×16 block of dwords r (simd.h's float transpose). */
+static inline void transpose16(__m512i r[16]) {
+    __m512 f[16];
+    for (int i = 0; i < 16; i++) f[i] = _mm512_castsi512_ps(r[i]);
+    vtranspose16(f);
+    for (int i = 0; i < 16; i++) r[i] = _mm512_castps_si512(f[i]);
+}
+
+/* Packing: an A micro-panel of `rows` ≤ 12 rows and a B micro-panel of
+ * `cols` ≤ 32 columns, kc values of k from p0, as k-pairs of bf16
+ * (dst[q·MR + r], dst[q·NR + c]; low half the even k); zero padding. */
+static void pack_a_pairs_avx512(uint32_t *dst, const float *A, int lda, int trans, int row, int rows, int p0, int kc) {
+    const int pairs = (kc + 1) / 2;
+    const __mmask16 keep = (__mmask16)((1u << rows) - 1);
+    if (trans) {
+        /* op(A)[i][p] = A[p·lda + i]: rows p, p+1 give the pairs of 12 rows at once */
+        for (int q = 0; q < pairs; q++) {
+            const int p = p0 + 2 * q;
+            __m512 x0 = _mm512_maskz_loadu_ps(keep, A + (size_t)p * lda + row);
+            __m512 x1 = 2 * q + 1 < kc ? _mm512_maskz_loadu_ps(keep, A + (size_t)(p + 1) * lda + row) : _mm512_setzero_ps();
+            _mm512_mask_storeu_epi32(dst + (size_t)q * BF_MR, 0x0FFF, pairs_of(x0, x1));
+        }
+        return;
+    }
+    /* op(A)[i][p] = A[i·lda + p]: a row's pairs are consecutive; transpose 16 pairs × 12 rows */
+    for (int q0 = 0; q0 < pairs; q0 += 16) {
+        __m512i r[16];
+        for (int i = 0; i < 16; i++)
+            r[i] = i < rows ? pairs_along(A + (size_t)(row + i) * lda + p0 + 2 * q0, kc - 2 * q0) : _mm512_setzero_si512();
+        transpose16(r);
+        for (int j = 0; j < 16 && q0 + j < pairs; j++) _mm512_mask_storeu_epi32(dst + (size_t)(q0 + j) * BF_MR, 0x0FFF, r[j]);
+    }
+}
+
+static void pack_b_pairs_avx512(uint32_t *dst, const float *B, int ldb, int trans, int col, int cols, int p0, int kc) {
+    const int pairs = (kc + 1) / 2;
+    if (!trans) {
+        /* op(B)[p][c] = B[p·ldb + c]: rows p, p+1 give the pairs of 16 columns at once */
+        for (int q = 0; q < pairs; q++) {
+            const int p = p0 + 2 * q;
+            for (int c0 = 0; c0 < BF_NR; c0 += 16) {
+                int n = cols - c0;
+                __mmask16 keep = (__mmask16)(n >= 16 ? 0xFFFF : (1u << PK_MAX(n, 0)) - 1);
+                __m512 x0 = _mm512_maskz_loadu_ps(keep, B + (size_t)p * ldb + col + c0);
+                __m512 x1 = 2 * q + 1 < kc ? _mm512_maskz_loadu_ps(keep, B + (size_t)(p + 1) * ldb + col + c0) : _mm512_setzero_ps();
+                _mm512_storeu_si512((void *)(dst + (size_t)q * BF_NR + c0), pairs_of(x0, x1));
+            }
+        }
+        return;
+    }
+    /* op(B)[p][c] = B[c·ldb + p]: a column's pairs are consecutive; transpose 16 pairs × 16 columns */
+    for (int q0 = 0; q0 < pairs; q0 += 16)
+        for (int c0 = 0; c0 < BF_NR; c0 += 16) {
+            __m512i r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = c0 + i < cols ? pairs_along(B + (size_t)(col + c0 + i) * ldb + p0 + 2 * q0, kc - 2 * q0) : _mm512_setzero_si512();
+            transpose16(r);
+            for (int j = 0; j < 16 && q0 + j < pairs; j++) _mm512_storeu_si512((void *)(dst + (size_t)(q0 + j) * BF_NR + c0), r[j]);
+        }
+}
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
 #endif
+#endif /* the AVX-512 code */
 
 int pk_gemm_bf16_available(void) {
 #ifdef PK_HAVE_BF16_KERNEL
@@ -148,7 +212,7 @@ void pk_gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, co
     if (!pk_gemm_bf16_available() || M <= 0 || N <= 0 || K <= 0 || alpha == 0.0f)
 #endif
     {
-        pk_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        pk_gemm_fp32(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
 #ifdef PK_HAVE_BF16_KERNEL
@@ -165,15 +229,15 @@ void pk_gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, co
                 const float bp = pc == 0 ? beta : 1.0f;
                 PK_PRAGMA(omp for schedule(static))
                 for (int jr = 0; jr < njr; jr++)
-                    pack_b_pairs(g_bf_pack_b + (size_t)jr * BF_NR * pairs, B, ldb, trans_b, jc + jr * BF_NR,
-                                 PK_MIN(BF_NR, nc - jr * BF_NR), pc, kc);
+                    pack_b_pairs_avx512(g_bf_pack_b + (size_t)jr * BF_NR * pairs, B, ldb, trans_b, jc + jr * BF_NR,
+                                        PK_MIN(BF_NR, nc - jr * BF_NR), pc, kc);
                 for (int ic = 0; ic < M; ic += BF_MB) {
                     const int mc = PK_MIN(BF_MB, M - ic);
                     const int nir = (mc + BF_MR - 1) / BF_MR;
                     PK_PRAGMA(omp for schedule(static))
                     for (int ir = 0; ir < nir; ir++)
-                        pack_a_pairs(g_bf_pack_a + (size_t)ir * BF_MR * pairs, A, lda, trans_a, ic + ir * BF_MR,
-                                     PK_MIN(BF_MR, mc - ir * BF_MR), pc, kc);
+                        pack_a_pairs_avx512(g_bf_pack_a + (size_t)ir * BF_MR * pairs, A, lda, trans_a, ic + ir * BF_MR,
+                                            PK_MIN(BF_MR, mc - ir * BF_MR), pc, kc);
                     PK_PRAGMA(omp for schedule(static))
                     for (int t = 0; t < nir * njr; t++) {
                         const int ir = t / njr, jr = t % njr;
@@ -221,10 +285,10 @@ void pk_gemm_bf16_naive(int trans_a, int trans_b, int M, int N, int K, float alp
                 float s = 0.0f;
                 for (int p = pc; p < pc + kc; p += 2) {
                     const int odd = p + 1 < pc + kc;
-                    float a1 = odd ? bf16_operand(pk_bf16_from_float(op_a(A, lda, trans_a, i, p + 1))) : 0.0f;
-                    float b1 = odd ? bf16_operand(pk_bf16_from_float(op_b(B, ldb, trans_b, p + 1, j))) : 0.0f;
-                    float a0 = bf16_operand(pk_bf16_from_float(op_a(A, lda, trans_a, i, p)));
-                    float b0 = bf16_operand(pk_bf16_from_float(op_b(B, ldb, trans_b, p, j)));
+                    float a1 = odd ? bf16_operand(bf16_of_operand(op_a(A, lda, trans_a, i, p + 1))) : 0.0f;
+                    float b1 = odd ? bf16_operand(bf16_of_operand(op_b(B, ldb, trans_b, p + 1, j))) : 0.0f;
+                    float a0 = bf16_operand(bf16_of_operand(op_a(A, lda, trans_a, i, p)));
+                    float b0 = bf16_operand(bf16_of_operand(op_b(B, ldb, trans_b, p, j)));
                     s = flush(s + a1 * b1); /* bf16 products are exact in fp32 */
                     s = flush(s + a0 * b0);
                 }

@@ -53,6 +53,11 @@ static inline void pk_column_part(int C, int part, int parts, int *c0, int *c1) 
     *c1 = b1 * 16 < C ? b1 * 16 : C;
 }
 
+/* pk_gemm with fp32 products whatever the precision setting. */
+void pk_gemm_fp32(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                  const float *A, int lda, const float *B, int ldb, float beta,
+                  float *C, int ldc);
+
 #define PK_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define PK_MAX(a, b) ((a) > (b) ? (a) : (b))
 

@@ -77,12 +77,9 @@ static inline vf vexp2i(vf fx) {
 static inline vf vround(vf x) {
     return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
-/* dst[c·ldd + r] = src[r·lds + c] for r < rows (rows ≥ rows read as 0),
- * c < 16: one 16×16 block. */
-static inline void vtranspose_block(float *dst, int ldd, const float *src,
-                                   int lds, int rows) {
-    __m512 r[16], t[16];
-    for (int i = 0; i < 16; i++) r[i] = i < rows ? _mm512_loadu_ps(src + (size_t)i * lds) : _mm512_setzero_ps();
+/* r[c] ← column c of the 16×16 block whose rows are r[0..16), in registers. */
+static inline void vtranspose16(__m512 r[16]) {
+    __m512 t[16];
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
         t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
@@ -105,7 +102,14 @@ static inline void vtranspose_block(float *dst, int ldd, const float *src,
         r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
         r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xDD);
     }
-    /* r[c] now holds column c */
+}
+/* dst[c·ldd + r] = src[r·lds + c] for r < rows (rows ≥ rows read as 0),
+ * c < 16: one 16×16 block. */
+static inline void vtranspose_block(float *dst, int ldd, const float *src,
+                                   int lds, int rows) {
+    __m512 r[16];
+    for (int i = 0; i < 16; i++) r[i] = i < rows ? _mm512_loadu_ps(src + (size_t)i * lds) : _mm512_setzero_ps();
+    vtranspose16(r);
     for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + (size_t)i * ldd, r[i]);
 }
 /* Lanes l whose random bits for index base + l reach the keep threshold

@@ -49,23 +49,23 @@ PRORL_MPI_EXPORT int prorl_mpi_init(int *rank, int *size) {
     return MPI_Comm_size(MPI_COMM_WORLD, size);
 }
 
-/* In-place sum over all ranks; every rank receives the same values. */
-PRORL_MPI_EXPORT int prorl_mpi_allreduce_f32(float *values, int64_t n) {
+/* In-place sum of n values of `type` (`size` bytes each) over all ranks, in
+ * chunks; every rank receives the same values. */
+static int allreduce_sum(void *values, int64_t n, MPI_Datatype type, size_t size) {
     for (int64_t at = 0; at < n; at += CHUNK) {
         int64_t m = n - at < CHUNK ? n - at : CHUNK;
-        int rc = MPI_Allreduce(MPI_IN_PLACE, values + at, (int)m, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        int rc = MPI_Allreduce(MPI_IN_PLACE, (char *)values + (size_t)at * size, (int)m, type, MPI_SUM, MPI_COMM_WORLD);
         if (rc != MPI_SUCCESS) return rc;
     }
     return MPI_SUCCESS;
 }
 
+PRORL_MPI_EXPORT int prorl_mpi_allreduce_f32(float *values, int64_t n) {
+    return allreduce_sum(values, n, MPI_FLOAT, sizeof(float));
+}
+
 PRORL_MPI_EXPORT int prorl_mpi_allreduce_f64(double *values, int64_t n) {
-    for (int64_t at = 0; at < n; at += CHUNK) {
-        int64_t m = n - at < CHUNK ? n - at : CHUNK;
-        int rc = MPI_Allreduce(MPI_IN_PLACE, values + at, (int)m, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-        if (rc != MPI_SUCCESS) return rc;
-    }
-    return MPI_SUCCESS;
+    return allreduce_sum(values, n, MPI_DOUBLE, sizeof(double));
 }
 
 /* Rank root's bytes to every rank. */

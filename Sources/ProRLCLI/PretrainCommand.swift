@@ -31,6 +31,8 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Keep the epoch with the best validation 'loss', or 'ioi' / 'ior' of greedy paths (K = 1, no repeats) scored by --simulator.")
     var select = "loss"
     @Option(help: "Simulator checkpoint that scores validation paths (with --select ioi or ior).") var simulator: String?
+    @Option(help: "Matrix products of training: fp32, or bf16 (bf16 operands, fp32 accumulation; needs AVX512-BF16, else fp32).")
+    var precision = Precision.fp32
     @Option(help: "Kernel threads (0: one per core; at most 1024).", transform: parseThreads) var threads = 0
 
     func validate() throws {
@@ -59,10 +61,12 @@ struct PretrainCommand: ParsableCommand {
         s.weightDecay = weightDecay
         s.evaluateEvery = evaluateEvery
         s.seed = seed
+        s.precision = precision
         let trainer = try PolicyPretrainer(policy: policy, train: train, validation: validation, settings: s,
                                            collective: Distributed.world)
         print("pretraining: \(train.count) train / \(validation.count) validation tasks, \(tok.kind.rawValue) tokens "
-              + "(\(tok.tokensPerItem) per item, vocabulary \(tok.vocabularySize)), \(Kernels.threads) threads")
+              + "(\(tok.tokensPerItem) per item, vocabulary \(tok.vocabularySize)), \(Kernels.threads) threads"
+              + (precision == .bf16 ? ", bf16 products" + (Kernels.bf16Available ? "" : " (unavailable here: fp32)") : ""))
         var lines: [String] = []
         var evaluate: (() -> [String: Double])? = nil
         if let simulator, select != "loss" {

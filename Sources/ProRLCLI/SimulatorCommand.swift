@@ -64,6 +64,8 @@ struct SimulatorCommand: ParsableCommand {
         @Option(help: "Adam learning rate.") var lr: Float = 1e-3
         @Option(help: "Epochs without a better validation NDCG@10 before stopping.") var patience = 10
         @Option(help: "Seed for initialisation, shuffling and dropout.") var seed: UInt64 = 2020
+        @Option(help: "Matrix products of training: fp32, or bf16 (bf16 operands, fp32 accumulation; needs AVX512-BF16, else fp32).")
+        var precision = Precision.fp32
         @Option(help: "Kernel threads (0: one per core; at most 1024).", transform: parseThreads) var threads = 0
 
         func validate() throws {
@@ -84,6 +86,7 @@ struct SimulatorCommand: ParsableCommand {
             s.learningRate = lr
             s.patience = patience
             s.seed = seed
+            s.precision = precision
             let trainer = try SimulatorTrainer(log: log, model: try model.create(items: log.catalog.vocabularySize, seed: seed),
                                                settings: s, collective: Distributed.world)
             print("simulator (\(trainer.model.architecture)): \(log.users.count) users, \(log.catalog.itemCount) items, \(log.eventCount) events; "

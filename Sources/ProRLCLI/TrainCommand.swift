@@ -53,6 +53,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Evaluate on validation every this many steps (0: at the end).") var evaluateEvery: Int?
     @Option(help: "Write a resumable checkpoint every this many steps.") var checkpointEvery: Int?
     @Option(help: "Seed of prompt order and sampling.") var seed: UInt64?
+    @Option(help: "Matrix products: fp32, or bf16 (bf16 operands, fp32 accumulation; needs AVX512-BF16, else fp32).")
+    var precision: Precision?
     @Option(help: "Stop after this many minutes of training (validated and checkpointed; --resume continues).")
     var timeLimit: Double?
     @Option(help: "Kernel threads (0: one per core; at most 1024).", transform: parseThreads) var threads = 0
@@ -68,7 +70,7 @@ struct TrainCommand: ParsableCommand {
             let overrides: [Any?] = [config, tasks, simulator, policy, world, algo, steps, promptsPerStep, rollouts, maxItems,
                                      lr, kl, gamma, weights, centeringWarmup, itemLogProb, temperature, evaluateEvery,
                                      checkpointEvery, seed, preset, epochs, microBatch, centering, klEstimator, logProbSupport,
-                                     topK, topP]
+                                     topK, topP, precision]
             if overrides.contains(where: { $0 != nil }) || grpoStd || unconstrained || allowRepeats || !ensemble.isEmpty {
                 throw ValidationError("--resume continues a run with its saved config; drop the other settings")
             }
@@ -123,6 +125,7 @@ struct TrainCommand: ParsableCommand {
         if allowRepeats { s.allowRepeats = true }
         if let topK { s.topK = topK }
         if let topP { s.topP = topP }
+        if let precision { s.precision = precision }
         if let epochs {
             let catalog = try ItemCatalog.read("\(cfg.inputs.tasks)/catalog.json")
             let n = try TaskFile.read("\(cfg.inputs.tasks)/train.jsonl", catalog: catalog).count
@@ -156,10 +159,11 @@ struct TrainCommand: ParsableCommand {
             run = try RLRun.open(runDirectory)
         }
         let s = run.config.settings
-        print("\(resume ? "resuming" : "training") \(s.algorithm.rawValue) in \(run.directory): \(s.steps) steps of "
-              + "\(s.promptsPerStep) prompts × \(s.rollouts) rollouts, "
-              + (world.size > 1 ? "\(world.size) ranks × \(Kernels.threads) threads" : "\(Kernels.threads) threads") + "; centering \(s.centering.rawValue), "
-              + "KL \(s.klEstimator.rawValue) (β \(s.klWeight)), log-probs over the \(s.logProbSupport.rawValue) support, "
+        let workers: String = world.size > 1 ? "\(world.size) ranks × \(Kernels.threads) threads" : "\(Kernels.threads) threads"
+        let products: String = s.precision == .fp32 ? "" : ", bf16 products" + (Kernels.bf16Available ? "" : " (unavailable here: fp32)")
+        let header: String = "\(resume ? "resuming" : "training") \(s.algorithm.rawValue) in \(run.directory): \(s.steps) steps of "
+            + "\(s.promptsPerStep) prompts × \(s.rollouts) rollouts, \(workers)\(products); centering \(s.centering.rawValue), "
+        print(header + "KL \(s.klEstimator.rawValue) (β \(s.klWeight)), log-probs over the \(s.logProbSupport.rawValue) support, "
               + (s.allowRepeats ? "repeats allowed" : "no repeats"))
         fflush(nil)
         let bar = ProgressReporter(total: s.steps, label: s.algorithm.rawValue)
@@ -186,6 +190,7 @@ extension ItemLogProb: ExpressibleByArgument {}
 extension CenteringMode: ExpressibleByArgument {}
 extension KLEstimator: ExpressibleByArgument {}
 extension LogProbSupport: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}
 
 func parseWeights(_ text: String) throws -> RewardWeights {
     let parts = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }

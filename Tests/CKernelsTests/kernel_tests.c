@@ -333,6 +333,38 @@ static void test_gemm_bf16(void) {
         if (pk_bf16_from_float(in[i]) != out[i]) fail("bf16 of a float (nearest, ties to even)", (size_t)i, out[i], pk_bf16_from_float(in[i]), 0);
     }
     expect_true(isnan(pk_float_from_bf16(pk_bf16_from_float(NAN))), "NaN stays NaN");
+    /* the precision switch: pk_gemm (and the linear layer through it) become
+     * pk_gemm_bf16 on this thread, and fp32 again after */
+    CONTEXT("precision switch simd=%s", pk_simd_name(pk_get_simd_level()));
+    const int M = 37, N = 45, K = 300;
+    float *A = fvec((size_t)M * K, 1), *B = fvec((size_t)N * K, 1), *bf = fzeros((size_t)M * N), *fp = fzeros((size_t)M * N);
+    float *got = fzeros((size_t)M * N);
+    pk_gemm_bf16(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, bf, N);
+    pk_gemm(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, fp, N);
+    expect_true(pk_get_precision() == PK_PRECISION_FP32, "fp32 products by default");
+    pk_set_precision(PK_PRECISION_BF16);
+    pk_gemm(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, got, N);
+    expect_bitwise("pk_gemm at bf16 = pk_gemm_bf16", bf, got, (size_t)M * N);
+    pk_matmul_fwd(got, A, B, NULL, M, K, N);
+    expect_bitwise("the linear layer at bf16 = pk_gemm_bf16", bf, got, (size_t)M * N);
+    pk_set_precision(PK_PRECISION_FP32);
+    pk_gemm(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, got, N);
+    expect_bitwise("pk_gemm back at fp32", fp, got, (size_t)M * N);
+    if (pk_gemm_bf16_available()) {
+        int differ = memcmp(bf, fp, (size_t)M * N * sizeof(float)) != 0;
+        expect_true(differ, "bf16 and fp32 products differ (or the switch shows nothing)");
+    }
+    /* denormal operands count as zero (also the largest, which rounding
+     * alone would lift to the smallest normal bf16), as the naive twin says */
+    if (pk_gemm_bf16_available()) {
+        CONTEXT("bf16 denormal operands");
+        for (int i = 0; i < M * K; i += 3) A[i] = (i % 2 ? 1 : -1) * (i % 9 ? 0x1.fffffcp-127f : 0x1p-140f);
+        for (int i = 0; i < N * K; i += 5) B[i] = 0x1p+100f;
+        pk_gemm_bf16(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, bf, N);
+        pk_gemm_bf16_naive(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, got, N);
+        expect_bitwise("bf16 vs its naive twin, denormal operands", got, bf, (size_t)M * N);
+    }
+    free(A); free(B); free(bf); free(fp); free(got);
     expect_true(pk_float_from_bf16(0x3F81) == 1.0f + 0x1p-7f, "bf16 back to float");
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import ProRL
 import ProRLTestSupport
 import Testing
@@ -27,6 +28,37 @@ struct KernelsTests {
         let tolerance = Double(i + 2) * Double(Float.ulpOfOne) * Double(i + 1)
         let bad = firstMismatch(y.flat.toArray(), expected, tolerance: tolerance)
         #expect(bad == nil, "linear forward vs double: \(String(describing: bad)), tolerance \(tolerance)")
+    }
+
+    @Test("products at bf16: within the bf16 bound of fp32, the fp32 path restored bit for bit, settings default to fp32")
+    func precision() throws {
+        var rng = SeededGenerator(seed: 3)
+        let (n, i, o) = (41, 128, 67)
+        let x = FloatBuffer.random(count: n * i, using: &rng), w = FloatBuffer.random(count: o * i, using: &rng)
+        func forward() -> [Float] {
+            let y = FloatBuffer(count: n * o)
+            Kernels.linearForward(out: y.tensor(rows: n, cols: o), input: x.tensor(rows: n, cols: i), weight: w.tensor(rows: o, cols: i))
+            return y.flat.toArray()
+        }
+        #expect(Kernels.precision == .fp32, "fp32 products by default")
+        let fp32 = forward()
+        let bf16 = Kernels.withPrecision(.bf16) { forward() }
+        #expect(Kernels.precision == .fp32 && forward() == fp32, "the fp32 path after a bf16 section is the same bit for bit")
+        if Kernels.bf16Available {
+            #expect(bf16 != fp32, "bf16 products should differ from fp32 ones")
+            // |Δ| ≤ (2⁻⁷ + 2⁻¹⁶ + I·2⁻²⁴)·Σ|x w|, Σ|x w| ≤ I for inputs in [−1, 1)
+            let bound = (1.0 / 128 + 1.0 / 65_536 + Double(i) / 16_777_216) * Double(i) + Double(2 * i) * Double(Float.ulpOfOne) * Double(i)
+            let worst = zip(bf16, fp32).map { abs(Double($0) - Double($1)) }.max()!
+            #expect(worst <= bound, "bf16 vs fp32 products: worst \(worst), bound \(bound)")
+        } else {
+            #expect(bf16 == fp32, "without AVX512-BF16, bf16 products are fp32 ones")
+        }
+        // a run's settings from before precision existed read as fp32; bf16 survives a round trip
+        let old = try JSONDecoder().decode(RLSettings.self, from: Data("{}".utf8))
+        #expect(old.precision == .fp32)
+        var s = RLSettings()
+        s.precision = .bf16
+        #expect(try JSONDecoder().decode(RLSettings.self, from: try JSONEncoder().encode(s)).precision == .bf16)
     }
 
     @Test("results are bit-identical for 1, 2 and 3 threads")

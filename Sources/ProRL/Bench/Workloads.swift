@@ -18,7 +18,8 @@ public enum Workloads {
         /// One JSON line.
         public var json: String {
             var fields = ["\"workload\":\(jsonString(name))", "\"shape\":\(jsonString(shape))",
-                          "\"threads\":\(Kernels.threads)", String(format: "\"ms_median\":%.2f", medianMS)]
+                          "\"threads\":\(Kernels.threads)", "\"precision\":\"\(Kernels.precision.rawValue)\"",
+                          String(format: "\"ms_median\":%.2f", medianMS)]
             if !phasesMS.isEmpty {
                 fields.append("\"phases_ms\":{" + phasesMS.map { String(format: "%@:%.2f", jsonString($0.0), $0.1) }.joined(separator: ",") + "}")
             }
@@ -192,6 +193,7 @@ public enum Workloads {
         var settings = SimulatorTraining()
         settings.loss = loss
         settings.batchSize = batch
+        settings.precision = Kernels.precision
         let step = SequenceTrainingStep(model: model, maxBatch: batch, settings: settings)
         var rng = SplitMix64(seed: 8)
         let samples: [SequenceTrainingStep.Sample] = (0..<batch).map { _ in
@@ -249,6 +251,7 @@ public enum Workloads {
                           path: [Int32(1 + rng.below(items))], target: Int32(1 + rng.below(items)))
         }
         var settings = RLSettings()
+        settings.precision = Kernels.precision  // the bench command's --precision
         settings.promptsPerStep = prompts
         settings.temperature = 1  // as the PyTorch baseline samples
         settings.allowRepeats = true

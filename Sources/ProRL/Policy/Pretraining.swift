@@ -14,6 +14,9 @@ public struct PretrainingSettings: Codable, Sendable, Equatable {
     /// Evaluate on the validation tasks every this many epochs.
     public var evaluateEvery = 1
     public var seed: UInt64 = 2024
+    /// Matrix products of the training steps (``Kernels/precision``);
+    /// validation runs at fp32.
+    public var precision = Precision.fp32
     public init() {}
 }
 
@@ -142,6 +145,9 @@ public final class PolicyPretrainer {
                 policy.model.store.zeroGrads()
                 // the whole batch's token count and loss (this rank's share of each, summed)
                 var rows = 0, batchLoss = 0.0
+                let saved = Kernels.precision
+                Kernels.precision = settings.precision
+                defer { Kernels.precision = saved }
                 if !shard.isEmpty {
                     let b = batch(shard)
                     let dropoutStep = collective.size == 1 ? UInt64(step) : UInt64(step) &* UInt64(collective.size) &+ UInt64(collective.rank)

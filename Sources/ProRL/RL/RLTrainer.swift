@@ -323,8 +323,13 @@ public final class RLTrainer {
         return parts
     }
 
-    /// Runs one step and returns its log.
+    /// Runs one step (the policy's products at the settings' precision, the
+    /// simulator's at fp32) and returns its log.
     public func runStep() throws -> RLStepLog {
+        try Kernels.withPrecision(settings.precision) { try runStepAtPrecision() }
+    }
+
+    private func runStepAtPrecision() throws -> RLStepLog {
         step += 1
         let s = settings, G = s.rollouts
         let timer = Workloads.PhaseTimer()
@@ -340,7 +345,10 @@ public final class RLTrainer {
 
         // 2. step rewards of this rank's rollouts, then those of the whole
         //    step on every rank; normalisation, advantages
-        let localRaw = rewards.score(paths: local.map(\.items), tasks: Array(tasks[mine]), taskOf: (0..<local.count).map { $0 / G })
+        // the simulator is the environment: it scores at fp32 whatever the policy's precision
+        let localRaw = Kernels.withPrecision(.fp32) {
+            rewards.score(paths: local.map(\.items), tasks: Array(tasks[mine]), taskOf: (0..<local.count).map { $0 / G })
+        }
         let (rollouts, raw) = try gathered(local, localRaw)
         centering.observe(raw)  // adds to the statistics until frozen; always records the batch
         if s.centering != .batch && step >= s.centeringWarmupSteps { centering.frozen = true }

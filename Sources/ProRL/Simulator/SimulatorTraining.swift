@@ -26,6 +26,9 @@ public struct SimulatorTraining: Codable, Sendable, Equatable {
     /// samples are sorted by length within spans of 32 batches, cut into
     /// batches, and the batches shuffled, so little of a batch is padding.
     public var bucketByLength = false
+    /// Matrix products of the training steps (``Kernels/precision``);
+    /// evaluation runs at fp32.
+    public var precision = Precision.fp32
 
     public init() {}
 }
@@ -91,6 +94,10 @@ public final class SequenceTrainingStep {
     /// Runs step `index` (it seeds dropout) on `samples`; returns the mean
     /// loss over their targets.
     public func callAsFunction(_ samples: ArraySlice<Sample>, index: UInt64) throws -> Double {
+        try Kernels.withPrecision(settings.precision) { try step(samples, index: index) }
+    }
+
+    private func step(_ samples: ArraySlice<Sample>, index: UInt64) throws -> Double {
         // all-position: every real position of every sequence; last-position:
         // the pass returns only each sequence's last state
         let lastOnly = settings.loss == .lastPosition

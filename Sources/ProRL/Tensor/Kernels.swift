@@ -45,6 +45,26 @@ public enum Kernels {
         set { pk_set_simd_level(Int32(newValue)) }
     }
 
+    /// The precision of matrix products on this thread: every GEMM (linear
+    /// layers forward and backward, the models' other products) takes bf16
+    /// operands with fp32 accumulation under `.bf16` where the CPU has
+    /// AVX512-BF16 (else fp32). Weights, gradients and optimizer stay fp32.
+    public static var precision: Precision {
+        get { pk_get_precision() == Int32(PK_PRECISION_BF16) ? .bf16 : .fp32 }
+        set { pk_set_precision(newValue == .bf16 ? Int32(PK_PRECISION_BF16) : Int32(PK_PRECISION_FP32)) }
+    }
+
+    /// Whether `.bf16` products run in bf16 on this CPU (AVX512-BF16).
+    public static var bf16Available: Bool { pk_gemm_bf16_available() != 0 }
+
+    /// Runs `body` with products at `p`, then restores the setting.
+    public static func withPrecision<T>(_ p: Precision, _ body: () throws -> T) rethrows -> T {
+        let saved = precision
+        precision = p
+        defer { precision = saved }
+        return try body()
+    }
+
     /// Name of the SIMD level in use.
     public static var simdName: String { String(cString: pk_simd_name(pk_get_simd_level())) }
 
@@ -545,4 +565,12 @@ public struct AttentionCall {
         precondition(k.cols == v.cols, "attention: k and v must share a row stride")
         withUnsafePointer(to: &d) { body($0) }
     }
+}
+
+/// The precision of matrix products (``Kernels/precision``).
+public enum Precision: String, Codable, Sendable, CaseIterable {
+    /// fp32 operands and products.
+    case fp32
+    /// bf16 operands (rounded from fp32), fp32 accumulation: mixed precision.
+    case bf16
 }
