@@ -22,6 +22,8 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Added to the pretraining and RL seeds (the tasks and the simulator stay): another seed of the same experiment.")
     var seed: UInt64 = 0
     @Flag(help: "A tiny run (seconds): for tests and smoke checks, not for results.") var quick = false
+    @Option(help: "Matrix products of every training stage: fp32, or bf16 (bf16 operands, fp32 accumulation; needs AVX512-BF16, else fp32).")
+    var precision = Precision.fp32
     @Option(help: "Kernel threads (0: one per core; at most 1024).", transform: parseThreads) var threads = 0
 
     func validate() throws {
@@ -58,6 +60,7 @@ struct DemoCommand: ParsableCommand {
         var ss = SimulatorTraining()
         ss.epochs = quick ? 2 : 60
         ss.patience = 8
+        ss.precision = precision
         let simTrainer = try SimulatorTrainer(
             log: log, model: try architecture.create(log.catalog.vocabularySize, SequenceModelOptions(), ss.seed), settings: ss)
         let simResult = try simTrainer.run { e in
@@ -77,6 +80,7 @@ struct DemoCommand: ParsableCommand {
         var ps = PretrainingSettings()
         ps.epochs = quick ? 1 : pretrainEpochs
         ps.seed &+= seed
+        ps.precision = precision
         let pretrainer = try PolicyPretrainer(policy: policy, train: splits.train, validation: splits.validation, settings: ps)
         let bar = ProgressReporter(total: ps.epochs, label: "pretrain", every: 5)
         // the epoch kept is the one whose greedy validation paths raise p(target) most (IoI@1)
@@ -101,6 +105,7 @@ struct DemoCommand: ParsableCommand {
             if name == "reference" { s.applyReferencePreset() }
             if name == "reinforce" { s.algorithm = .reinforce }
             s.seed &+= seed
+            s.precision = precision
             s.promptsPerStep = quick ? 4 : promptsPerStep
             s.steps = quick ? 4 : steps
             s.evaluateEvery = quick ? 4 : 25
