@@ -19,7 +19,7 @@ struct BenchCommand: ParsableCommand {
     @Argument(help: "Workloads to run (default: all).") var workloads: [String] = []
     @Option(help: "Timed repetitions per workload (median reported).") var repetitions = 5
     @Option(help: "Kernel threads (0: one per core; at most 1024).", transform: parseThreads) var threads = 0
-    @Option(help: "Matrix products of the workloads: fp32, or bf16 (bf16 operands, fp32 accumulation; needs AVX512-BF16).")
+    @Option(help: Precision.help)
     var precision = Precision.fp32
     @Option(help: "Prompts of the sample and rl workloads (default: 32 and 8).") var prompts: Int? = nil
     @Option(help: "Samples per prompt of the sample and rl workloads.") var rollouts = 16

@@ -22,7 +22,7 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Added to the pretraining and RL seeds (the tasks and the simulator stay): another seed of the same experiment.")
     var seed: UInt64 = 0
     @Flag(help: "A tiny run (seconds): for tests and smoke checks, not for results.") var quick = false
-    @Option(help: "Matrix products of every training stage: fp32, or bf16 (bf16 operands, fp32 accumulation; needs AVX512-BF16, else fp32).")
+    @Option(help: Precision.help)
     var precision = Precision.fp32
     @Option(help: "Kernel threads (0: one per core; at most 1024).", transform: parseThreads) var threads = 0
 

@@ -31,7 +31,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Keep the epoch with the best validation 'loss', or 'ioi' / 'ior' of greedy paths (K = 1, no repeats) scored by --simulator.")
     var select = "loss"
     @Option(help: "Simulator checkpoint that scores validation paths (with --select ioi or ior).") var simulator: String?
-    @Option(help: "Matrix products of training: fp32, or bf16 (bf16 operands, fp32 accumulation; needs AVX512-BF16, else fp32).")
+    @Option(help: Precision.help)
     var precision = Precision.fp32
     @Option(help: "Kernel threads (0: one per core; at most 1024).", transform: parseThreads) var threads = 0
 
@@ -66,7 +66,7 @@ struct PretrainCommand: ParsableCommand {
                                            collective: Distributed.world)
         print("pretraining: \(train.count) train / \(validation.count) validation tasks, \(tok.kind.rawValue) tokens "
               + "(\(tok.tokensPerItem) per item, vocabulary \(tok.vocabularySize)), \(Kernels.threads) threads"
-              + (precision == .bf16 ? ", bf16 products" + (Kernels.bf16Available ? "" : " (unavailable here: fp32)") : ""))
+              + precision.note)
         var lines: [String] = []
         var evaluate: (() -> [String: Double])? = nil
         if let simulator, select != "loss" {

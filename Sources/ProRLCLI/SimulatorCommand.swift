@@ -64,7 +64,7 @@ struct SimulatorCommand: ParsableCommand {
         @Option(help: "Adam learning rate.") var lr: Float = 1e-3
         @Option(help: "Epochs without a better validation NDCG@10 before stopping.") var patience = 10
         @Option(help: "Seed for initialisation, shuffling and dropout.") var seed: UInt64 = 2020
-        @Option(help: "Matrix products of training: fp32, or bf16 (bf16 operands, fp32 accumulation; needs AVX512-BF16, else fp32).")
+        @Option(help: Precision.help)
         var precision = Precision.fp32
         @Option(help: "Kernel threads (0: one per core; at most 1024).", transform: parseThreads) var threads = 0
 

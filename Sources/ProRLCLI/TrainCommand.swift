@@ -53,7 +53,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Evaluate on validation every this many steps (0: at the end).") var evaluateEvery: Int?
     @Option(help: "Write a resumable checkpoint every this many steps.") var checkpointEvery: Int?
     @Option(help: "Seed of prompt order and sampling.") var seed: UInt64?
-    @Option(help: "Matrix products: fp32, or bf16 (bf16 operands, fp32 accumulation; needs AVX512-BF16, else fp32).")
+    @Option(help: Precision.help)
     var precision: Precision?
     @Option(help: "Stop after this many minutes of training (validated and checkpointed; --resume continues).")
     var timeLimit: Double?
@@ -146,12 +146,7 @@ struct TrainCommand: ParsableCommand {
         if resume {
             run = try RLRun.open(runDirectory)
         } else if world.isWriter {
-            let config = try resolvedConfig()
-            if config.settings.promptsPerStep < world.size {  // before anything is written
-                throw DataError.setting("RL settings", "\(config.settings.promptsPerStep) prompts per step cannot be shared by "
-                                        + "\(world.size) ranks: give each rank at least one (--prompts-per-step)")
-            }
-            run = try RLRun.create(runDirectory, config: config)
+            run = try RLRun.create(runDirectory, config: try resolvedConfig())
             try world.barrier()
         } else {
             _ = try resolvedConfig()  // the same flags, checked on every rank
@@ -160,7 +155,7 @@ struct TrainCommand: ParsableCommand {
         }
         let s = run.config.settings
         let workers: String = world.size > 1 ? "\(world.size) ranks × \(Kernels.threads) threads" : "\(Kernels.threads) threads"
-        let products: String = s.precision == .fp32 ? "" : ", bf16 products" + (Kernels.bf16Available ? "" : " (unavailable here: fp32)")
+        let products = s.precision.note
         let header: String = "\(resume ? "resuming" : "training") \(s.algorithm.rawValue) in \(run.directory): \(s.steps) steps of "
             + "\(s.promptsPerStep) prompts × \(s.rollouts) rollouts, \(workers)\(products); centering \(s.centering.rawValue), "
         print(header + "KL \(s.klEstimator.rawValue) (β \(s.klWeight)), log-probs over the \(s.logProbSupport.rawValue) support, "
@@ -190,7 +185,13 @@ extension ItemLogProb: ExpressibleByArgument {}
 extension CenteringMode: ExpressibleByArgument {}
 extension KLEstimator: ExpressibleByArgument {}
 extension LogProbSupport: ExpressibleByArgument {}
-extension Precision: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {
+    /// The help of every command's --precision.
+    static let help = ArgumentHelp("Matrix products: fp32, or bf16 (bf16 operands, fp32 accumulation; needs AVX512-BF16, else fp32).")
+
+    /// What a command's first line says of it ("" at fp32).
+    var note: String { self == .fp32 ? "" : ", bf16 products" + (Kernels.bf16Available ? "" : " (unavailable here: fp32)") }
+}
 
 func parseWeights(_ text: String) throws -> RewardWeights {
     let parts = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }

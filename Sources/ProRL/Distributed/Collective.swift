@@ -38,6 +38,13 @@ extension Collective {
         return start..<(start + base + (rank < extra ? 1 : 0))
     }
 
+    /// This rank's dropout stream for training step `step`: the step itself
+    /// in one process, else one stream per (step, rank), so no two ranks
+    /// draw the same masks.
+    public func dropoutStep(_ step: UInt64) -> UInt64 {
+        size == 1 ? step : step &* UInt64(size) &+ UInt64(rank)
+    }
+
     /// Sums a tensor over all ranks, in place (one call for the whole buffer).
     public func allReduceSum(_ t: Tensor) throws { try allReduceSum(t.base, count: t.count) }
 

@@ -136,40 +136,38 @@ public final class PolicyPretrainer {
             var lossSum = 0.0, tokens = 0
             var lr: Float = 0
             var start = 0
-            while start < order.count {
-                let end = min(start + settings.batchSize, order.count)
-                let whole = order[start..<end], mine = collective.shard(whole.count)
-                let shard = whole.dropFirst(mine.lowerBound).prefix(mine.count)
-                start = end
-                step += 1
-                policy.model.store.zeroGrads()
-                // the whole batch's token count and loss (this rank's share of each, summed)
-                var rows = 0, batchLoss = 0.0
-                let saved = Kernels.precision
-                Kernels.precision = settings.precision
-                defer { Kernels.precision = saved }
-                if !shard.isEmpty {
-                    let b = batch(shard)
-                    let dropoutStep = collective.size == 1 ? UInt64(step) : UInt64(step) &* UInt64(collective.size) &+ UInt64(collective.rank)
-                    pass.forward(b, training: true, seed: settings.seed, step: dropoutStep)
-                    rows = b.rows
-                    batchLoss = pass.meanLoss * Double(b.rows)
+            try Kernels.withPrecision(settings.precision) {  // the steps at the settings' precision, validation at fp32
+                while start < order.count {
+                    let end = min(start + settings.batchSize, order.count)
+                    let whole = order[start..<end], mine = collective.shard(whole.count)
+                    let shard = whole.dropFirst(mine.lowerBound).prefix(mine.count)
+                    start = end
+                    step += 1
+                    policy.model.store.zeroGrads()
+                    // the whole batch's token count and loss (this rank's share of each, summed)
+                    var rows = 0, batchLoss = 0.0
+                    if !shard.isEmpty {
+                        let b = batch(shard)
+                        pass.forward(b, training: true, seed: settings.seed, step: collective.dropoutStep(UInt64(step)))
+                        rows = b.rows
+                        batchLoss = pass.meanLoss * Double(b.rows)
+                    }
+                    if collective.size > 1 {
+                        let sums = try collective.allReduceSum([batchLoss, Double(rows)])
+                        (batchLoss, rows) = (sums[0], Int(sums[1]))
+                    }
+                    guard batchLoss.isFinite else {
+                        policy.model.store.copyValues(from: best)
+                        throw DataError(file: "pretraining", "epoch \(epoch), step \(step): the loss is \(batchLoss / Double(max(rows, 1))) "
+                                        + "(diverged: lower --lr?); stopped, nothing of this run saved", kind: .diverged)
+                    }
+                    lossSum += batchLoss
+                    tokens += rows
+                    if !shard.isEmpty { pass.backward(meanOver: rows) }
+                    lr = schedule(step)
+                    try policy.model.store.update(lr: lr, weightDecay: settings.weightDecay, clip: settings.gradientClip,
+                                                  collective: collective)
                 }
-                if collective.size > 1 {
-                    let sums = try collective.allReduceSum([batchLoss, Double(rows)])
-                    (batchLoss, rows) = (sums[0], Int(sums[1]))
-                }
-                guard batchLoss.isFinite else {
-                    policy.model.store.copyValues(from: best)
-                    throw DataError(file: "pretraining", "epoch \(epoch), step \(step): the loss is \(batchLoss / Double(max(rows, 1))) "
-                                    + "(diverged: lower --lr?); stopped, nothing of this run saved", kind: .diverged)
-                }
-                lossSum += batchLoss
-                tokens += rows
-                if !shard.isEmpty { pass.backward(meanOver: rows) }
-                lr = schedule(step)
-                try policy.model.store.update(lr: lr, weightDecay: settings.weightDecay, clip: settings.gradientClip,
-                                              collective: collective)
             }
             let trainLoss = lossSum / Double(max(tokens, 1))
             var validationLoss: Double? = nil

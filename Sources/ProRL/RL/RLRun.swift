@@ -74,8 +74,9 @@ public final class RLRun {
             var opened: Result<RLSession, Error>
             do { opened = .success(try RLSession(run: self, collective: collective)) } catch { opened = .failure(error) }
             if collective.size > 1 {
-                let ok = try collective.allGather([UInt8(opened.isSuccess ? 1 : 0)]).map { $0 == [1] }
-                if case .success = opened, let failed = ok.firstIndex(of: false) {
+                let mine: UInt8 = (try? opened.get()) != nil ? 1 : 0
+                let ok = try collective.allGather([mine]).map { $0 == [1] }
+                if mine == 1, let failed = ok.firstIndex(of: false) {
                     opened = .failure(DataError(file: directory, "rank \(failed) could not open the run (its error is printed "
                                                 + "above); stopped", kind: .distributed))
                 }
@@ -367,8 +368,4 @@ public final class RLSession {
             try trainer.policy.save(to: run.bestPolicyPath)
         }
     }
-}
-
-extension Result {
-    var isSuccess: Bool { if case .success = self { return true } else { return false } }
 }

@@ -118,8 +118,8 @@ public final class SequenceTrainingStep {
                     for t in 0..<Int(batch.lengths[b]) { rows.append(b * batch.length + t); targets.append(sample.targets[t]) }
                 }
             }
-            let dropoutStep = collective.size == 1 ? index : index &* UInt64(collective.size) &+ UInt64(collective.rank)
-            let states = pass.forward(batch, training: true, seed: settings.seed, step: dropoutStep, lastOnly: lastOnly)
+            let states = pass.forward(batch, training: true, seed: settings.seed, step: collective.dropoutStep(index),
+                                      lastOnly: lastOnly)
             let d = dStates.tensor(rows: states.rows, cols: states.cols)
             d.zero()
             let loss = lossHead(states: states, rows: rows, targets: targets, items: model.items, dStates: d,
