@@ -3,7 +3,8 @@
 #   make demo    the main job: the whole pipeline on the synthetic world
 #                (runs/demo/report.md)
 #   make test    every test: C kernels (OpenMP, ASan+UBSan, no OpenMP),
-#                Swift tests, the C API and its example, a plain `swift build`
+#                Swift tests (fp32 and bf16 products), the C API and its
+#                example, a plain `swift build`
 #   make bench   kernel benchmarks (JSON lines) — see Benchmarks/README.md
 #   make mpi     build/lib/libprorl_mpi.so, the MPI plugin for `mpirun -np N prorl …`
 #   make lib     build/lib/libprorl.so (C API) + libprorl_kernels.a, their
@@ -134,6 +135,7 @@ $(BUILD)/kernel_tests: Tests/CKernelsTests/kernel_tests.c $(BUILD)/lib/libprorl_
 
 test-kernels: $(BUILD)/kernel_tests
 	$(BUILD)/kernel_tests
+	PRORL_PRECISION=bf16 $(BUILD)/kernel_tests --quick
 
 # AddressSanitizer + UndefinedBehaviorSanitizer, threaded, reduced sizes.
 $(BUILD)/kernel_tests_asan: Tests/CKernelsTests/kernel_tests.c $(KERNEL_DEPS) | deps
@@ -155,8 +157,13 @@ $(BUILD)/kernel_tests_serial: Tests/CKernelsTests/kernel_tests.c $(KERNEL_DEPS)
 test-kernels-serial: $(BUILD)/kernel_tests_serial
 	$(BUILD)/kernel_tests_serial --quick
 
+# The Swift tests twice: at the default fp32 products, and with bf16
+# products as every thread's default (PRORL_PRECISION=bf16; fp32 where the
+# CPU lacks AVX512-BF16). Tests against fp32 references then allow bf16's
+# error, and the few that need exact fp32 arithmetic say so and pin it.
 test-swift: deps
 	$(SWIFT) test -c release
+	PRORL_PRECISION=bf16 $(SWIFT) test -c release
 
 # The C API with the system C compiler: the header compiles as strict C99 and
 # as C++; the error-status tests and the example run against a small run

@@ -96,10 +96,14 @@ void pk_gemm_bf16_naive(int trans_a, int trans_b, int M, int N, int K, float alp
                         const float *A, int lda, const float *B, int ldb,
                         float beta, float *C, int ldc);
 /* The precision of pk_gemm's products for the calling thread: PK_PRECISION_FP32
- * (the default) or PK_PRECISION_BF16 (fp32 where pk_gemm_bf16_available() is 0). */
+ * or PK_PRECISION_BF16 (fp32 where pk_gemm_bf16_available() is 0). A thread
+ * that never set it has the process default, pk_default_precision(): bf16
+ * when the environment variable PRORL_PRECISION is "bf16" at the first call,
+ * else fp32. */
 enum { PK_PRECISION_FP32 = 0, PK_PRECISION_BF16 = 1 };
 void pk_set_precision(int precision);
 int pk_get_precision(void);
+int pk_default_precision(void);
 /* 1 when pk_gemm_bf16 runs bf16 products on this CPU at the current SIMD level. */
 int pk_gemm_bf16_available(void);
 /* Round to bf16 (nearest, ties to even; NaN stays NaN), and back. */

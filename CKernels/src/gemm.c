@@ -13,6 +13,7 @@
 #include "internal.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define GEMM_KC 256
@@ -72,16 +73,30 @@ static void scale_c(int M, int N, float beta, float *C, int ldc) {
         }
 }
 
-/* The products' precision of this calling thread (pk_set_precision). */
-static _Thread_local int g_precision = PK_PRECISION_FP32;
+/* The products' precision of this calling thread (pk_set_precision); -1
+ * until set: the process default. */
+static _Thread_local int g_precision = -1;
+
+/* PRORL_PRECISION, read once ("bf16": bf16; anything else or unset: fp32).
+ * Threads that race here compute the same value. */
+int pk_default_precision(void) {
+    static int value = -1;
+    int v = __atomic_load_n(&value, __ATOMIC_RELAXED);
+    if (v < 0) {
+        const char *e = getenv("PRORL_PRECISION");
+        v = e != NULL && strcmp(e, "bf16") == 0 ? PK_PRECISION_BF16 : PK_PRECISION_FP32;
+        __atomic_store_n(&value, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
 
 void pk_set_precision(int precision) { g_precision = precision == PK_PRECISION_BF16 ? PK_PRECISION_BF16 : PK_PRECISION_FP32; }
-int pk_get_precision(void) { return g_precision; }
+int pk_get_precision(void) { return g_precision < 0 ? pk_default_precision() : g_precision; }
 
 void pk_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
              const float *A, int lda, const float *B, int ldb, float beta,
              float *C, int ldc) {
-    if (g_precision == PK_PRECISION_BF16 && pk_gemm_bf16_available())
+    if (pk_get_precision() == PK_PRECISION_BF16 && pk_gemm_bf16_available())
         pk_gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     else
         pk_gemm_fp32(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

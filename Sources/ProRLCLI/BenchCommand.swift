@@ -20,7 +20,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed repetitions per workload (median reported).") var repetitions = 5
     @Option(help: "Kernel threads (0: one per core; at most 1024).", transform: parseThreads) var threads = 0
     @Option(help: Precision.help)
-    var precision = Precision.fp32
+    var precision = Precision.processDefault
     @Option(help: "Prompts of the sample and rl workloads (default: 32 and 8).") var prompts: Int? = nil
     @Option(help: "Samples per prompt of the sample and rl workloads.") var rollouts = 16
     @Option(help: "Simulator architectures of the simulator and rewards workloads, comma-separated (\(SequenceArchitectures.names.joined(separator: ", "))).")

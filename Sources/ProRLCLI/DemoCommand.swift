@@ -23,7 +23,7 @@ struct DemoCommand: ParsableCommand {
     var seed: UInt64 = 0
     @Flag(help: "A tiny run (seconds): for tests and smoke checks, not for results.") var quick = false
     @Option(help: Precision.help)
-    var precision = Precision.fp32
+    var precision = Precision.processDefault
     @Option(help: "Kernel threads (0: one per core; at most 1024).", transform: parseThreads) var threads = 0
 
     func validate() throws {

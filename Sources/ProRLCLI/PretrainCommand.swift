@@ -32,7 +32,7 @@ struct PretrainCommand: ParsableCommand {
     var select = "loss"
     @Option(help: "Simulator checkpoint that scores validation paths (with --select ioi or ior).") var simulator: String?
     @Option(help: Precision.help)
-    var precision = Precision.fp32
+    var precision = Precision.processDefault
     @Option(help: "Kernel threads (0: one per core; at most 1024).", transform: parseThreads) var threads = 0
 
     func validate() throws {

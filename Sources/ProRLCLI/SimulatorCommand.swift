@@ -65,7 +65,7 @@ struct SimulatorCommand: ParsableCommand {
         @Option(help: "Epochs without a better validation NDCG@10 before stopping.") var patience = 10
         @Option(help: "Seed for initialisation, shuffling and dropout.") var seed: UInt64 = 2020
         @Option(help: Precision.help)
-        var precision = Precision.fp32
+        var precision = Precision.processDefault
         @Option(help: "Kernel threads (0: one per core; at most 1024).", transform: parseThreads) var threads = 0
 
         func validate() throws {

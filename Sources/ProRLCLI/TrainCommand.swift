@@ -187,7 +187,8 @@ extension KLEstimator: ExpressibleByArgument {}
 extension LogProbSupport: ExpressibleByArgument {}
 extension Precision: ExpressibleByArgument {
     /// The help of every command's --precision.
-    static let help = ArgumentHelp("Matrix products: fp32, or bf16 (bf16 operands, fp32 accumulation; needs AVX512-BF16, else fp32).")
+    static let help = ArgumentHelp("Matrix products: fp32, or bf16 (bf16 operands, fp32 accumulation; needs AVX512-BF16, else fp32). "
+                                   + "Default: the environment variable PRORL_PRECISION, else fp32.")
 
     /// What a command's first line says of it ("" at fp32).
     var note: String { self == .fp32 ? "" : ", bf16 products" + (Kernels.bf16Available ? "" : " (unavailable here: fp32)") }

@@ -29,7 +29,8 @@ struct Info: ParsableCommand {
 
     func run() throws {
         print("prorl \(ProRL.version)")
-        print("kernels: OpenMP \(Kernels.openMP ? "on" : "off"), \(Kernels.threads) threads, SIMD \(Kernels.simdName)")
+        print("kernels: OpenMP \(Kernels.openMP ? "on" : "off"), \(Kernels.threads) threads, SIMD \(Kernels.simdName), "
+              + "products \(Precision.processDefault.rawValue) by default (bf16 \(Kernels.bf16Available ? "available" : "unavailable"))")
         let world = Distributed.world
         if let mpi = world as? MPICollective { print("MPI: rank \(world.rank) of \(world.size), \(mpi.library)") }
     }
@@ -54,6 +55,7 @@ func runCommand() {
         if null >= 0 { dup2(null, STDOUT_FILENO); close(null) }
     }
     do {
+        try Precision.checkEnvironment()
         var command = try ProRLCommand.parseAsRoot()
         if world.size > 1 && !(command is DataParallelCommand) {
             throw ValidationError("this command runs in one process; under mpirun (\(world.size) ranks) only "

@@ -19,6 +19,7 @@
 #include "prorl_kernels.h"
 
 #include <float.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -341,7 +342,7 @@ static void test_gemm_bf16(void) {
     float *got = fzeros((size_t)M * N);
     pk_gemm_bf16(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, bf, N);
     pk_gemm(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, fp, N);
-    expect_true(pk_get_precision() == PK_PRECISION_FP32, "fp32 products by default");
+    expect_true(pk_get_precision() == PK_PRECISION_FP32, "fp32 products, as main set them");
     pk_set_precision(PK_PRECISION_BF16);
     pk_gemm(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, got, N);
     expect_bitwise("pk_gemm at bf16 = pk_gemm_bf16", bf, got, (size_t)M * N);
@@ -1741,11 +1742,38 @@ static void test_position_bias(void) {
     free(table); free(bias); free(want); free(dt); free(wt); free(st);
 }
 
+/* A thread that never set a precision has the process default, which is
+ * bf16 exactly when PRORL_PRECISION=bf16 (make test-swift-bf16 runs with it). */
+static void *default_precision_thread(void *out) {
+    *(int *)out = pk_get_precision();
+    return NULL;
+}
+
+static void test_default_precision(void) {
+    CONTEXT("process default precision");
+    const char *e = getenv("PRORL_PRECISION");
+    int expected = e != NULL && strcmp(e, "bf16") == 0 ? PK_PRECISION_BF16 : PK_PRECISION_FP32;
+    expect_true(pk_default_precision() == expected, "pk_default_precision follows PRORL_PRECISION");
+    expect_true(pk_get_precision() == expected, "an unset thread has the process default");
+    pk_set_precision(PK_PRECISION_BF16 + PK_PRECISION_FP32 - expected);
+    expect_true(pk_get_precision() != expected, "pk_set_precision overrides the default on this thread");
+    int other = -1;
+    pthread_t t;
+    pthread_create(&t, NULL, default_precision_thread, &other);
+    pthread_join(t, NULL);
+    expect_true(other == expected, "another thread keeps the process default");
+    pk_set_precision(expected);
+}
+
 int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--quick") == 0) g_quick = 1;
-    printf("kernel tests: OpenMP %s, best SIMD %s, bf16 products %s\n", pk_openmp_enabled() ? "on" : "off",
-           pk_simd_name(pk_simd_supported()), pk_gemm_bf16_available() ? "yes" : "no");
+    printf("kernel tests: OpenMP %s, best SIMD %s, bf16 products %s, PRORL_PRECISION %s\n", pk_openmp_enabled() ? "on" : "off",
+           pk_simd_name(pk_simd_supported()), pk_gemm_bf16_available() ? "yes" : "no",
+           getenv("PRORL_PRECISION") ? getenv("PRORL_PRECISION") : "unset");
+    test_default_precision();
+    /* every test below names the precision it checks: fp32 unless it sets bf16 */
+    pk_set_precision(PK_PRECISION_FP32);
     for (int level = pk_simd_supported(); level >= PK_SIMD_SCALAR; level--) {
         pk_set_simd_level(level);
         int before = g_failures;

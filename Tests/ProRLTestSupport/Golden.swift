@@ -37,21 +37,19 @@ public struct GoldenFixture {
         return (batch, targets.map(Int32.init))
     }
 
-    /// The first entry of `observed` farther from tensor `name` than
+    /// Whether `observed` matches tensor `name`: each entry within
     /// `relative` × max(max|reference|, floor) — `floor` being the scale of
     /// the quantities the values are made of (for gradients, the model's
     /// largest gradient), so a tensor that is zero up to rounding is judged
-    /// against that, not its own noise — and the tolerance; nil mismatch when
-    /// all agree.
+    /// against that, not its own noise — or, at bf16 products, normwise as
+    /// ``Products/mismatch(_:_:tolerance:floor:)`` says. Returns the mismatch
+    /// (nil when they agree) and the elementwise tolerance.
     public func compare(_ observed: [Float], to name: String, relative: Double, floor: Double = 1e-6)
-        -> (mismatch: (index: Int, observed: Float, expected: Double, error: Double)?, tolerance: Double) {
-        let expected: [Double] = (tensors[name]?.values ?? []).map { Double($0) }
+        -> (mismatch: String?, tolerance: Double) {
+        guard let reference = tensors[name] else { return ("no tensor '\(name)' in \(path)", 0) }
+        let expected = reference.values.map { Double($0) }
         let tol = relative * max(expected.map(abs).max() ?? 1, floor)
-        // a missing tensor or a length mismatch is reported as entry −1
-        guard expected.count == observed.count else {
-            return ((-1, Float(observed.count), Double(expected.count), .infinity), tol)
-        }
-        return (firstMismatch(observed, expected, tolerance: tol), tol)
+        return (Products.mismatch(observed, expected, tolerance: tol, floor: floor), tol)
     }
 
     /// The largest |gradient| among the `grad.` tensors.

@@ -5,13 +5,15 @@
 #
 #   tools/experiments/rl.sh ml100k    [OUT=runs/ml100k]    [STEPS=800] [PROMPTS=64]
 #   tools/experiments/rl.sh synthetic [OUT=runs/synthetic] [STEPS=800] [PROMPTS=64]
+#   tools/experiments/rl.sh synthetic:DIR [OUT] …   a world `prorl data synth --out DIR` made
 #
 # ml100k reads ../shared/data/ml-100k (or $PRORL_DATA_DIR/ml-100k); synthetic
 # is the engine's own world in Data/synthetic, whose ground truth (true
 # acceptance, true gain in target interest) the evaluation also reports.
 # Stages (each skipped when its output exists, so a stopped run continues):
-#   tasks        every user's windows for training (64 draws per user), 24 per
-#                validation / test user (disjoint users)
+#   tasks        every user's windows for training (TASKS_PER_USER draws per
+#                user, default 64), EVAL_TASKS_PER_USER (24) per validation /
+#                test user (disjoint users)
 #   simulators   the training simulator (SASRec, RecBole's setup) and a
 #                second SASRec that no policy trains against (other seed,
 #                width and depth): the held-out evaluator
@@ -33,7 +35,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DATASET=${1:?usage: rl.sh ml100k|synthetic [OUT] [STEPS] [PROMPTS]}
-OUT=${2:-runs/$DATASET}
+OUT=${2:-runs/${DATASET%%:*}}
 STEPS=${3:-800}
 PROMPTS=${4:-64}
 JOBS=${JOBS:-2}
@@ -42,11 +44,13 @@ ABLATIONS=${ABLATIONS:-1}  # 0: only the pretrained policy, ProRL and the refere
 case $DATASET in
   ml100k) INTER=${PRORL_DATA_DIR:-../shared/data}/ml-100k/ml-100k.inter; ITEM=${INTER%.inter}.item; WORLD=() ;;
   synthetic) INTER=Data/synthetic/synthetic.inter; ITEM=Data/synthetic/synthetic.item; WORLD=(--world Data/synthetic) ;;
-  *) echo "rl.sh: unknown dataset '$DATASET' (ml100k or synthetic)" >&2; exit 2 ;;
+  synthetic:*) W=${DATASET#synthetic:}; INTER=$W/synthetic.inter; ITEM=$W/synthetic.item; WORLD=(--world "$W")
+     [ -f "$W/world.json" ] || { echo "rl.sh: $W/world.json not found (make it with prorl data synth --out $W)" >&2; exit 2; } ;;
+  *) echo "rl.sh: unknown dataset '$DATASET' (ml100k, synthetic or synthetic:DIR)" >&2; exit 2 ;;
 esac
-P=$PWD/.build/release/prorl
+P=${PRORL_BIN:-$PWD/.build/release/prorl}
 export PRORL_OPENMP=1
-swift build -c release --product prorl >/dev/null
+[ -n "${PRORL_BIN:-}" ] || swift build -c release --product prorl >/dev/null
 mkdir -p "$OUT"
 T="$OUT/tasks" SIM="$OUT/simulator/simulator.safetensors" SIMB="$OUT/simulator-b/simulator.safetensors"
 
@@ -61,7 +65,7 @@ job() {
 wait_all() { wait; running=0; }
 
 [ -f "$T/catalog.json" ] || $P data tasks --inter "$INTER" --item "$ITEM" --out "$T" \
-    --tasks-per-user 64 --evaluation-tasks-per-user 24
+    --tasks-per-user "${TASKS_PER_USER:-64}" --evaluation-tasks-per-user "${EVAL_TASKS_PER_USER:-24}"
 [ -f "$SIM" ] || job "$OUT/simulator.log" $P simulator train --inter "$INTER" --item "$ITEM" \
     --out "$OUT/simulator" --threads 1
 [ -f "$SIMB" ] || job "$OUT/simulator-b.log" $P simulator train --inter "$INTER" --item "$ITEM" \

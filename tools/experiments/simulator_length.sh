@@ -5,15 +5,17 @@
 # scored at one item and at the task's reference length (2.67 items on
 # average): the simulator's IoI against the world's true gain.
 #
-#   tools/experiments/simulator_length.sh TASKS OUT [PRORL]
+#   [WORLD=Data/synthetic] [CONFIGS="sasrec gru4rec"] tools/experiments/simulator_length.sh TASKS OUT [PRORL]
 #
-# TASKS: a task directory of the synthetic world (e.g. runs/synthetic/tasks).
+# TASKS: a task directory of the world WORLD (e.g. runs/synthetic/tasks);
+# CONFIGS picks simulators from the list below (default: all of them).
 # Each simulator trains in seconds; the whole script takes a few minutes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 TASKS=${1:?usage: simulator_length.sh TASKS OUT [PRORL]}
 OUT=${2:?usage: simulator_length.sh TASKS OUT [PRORL]}
 P=${3:-.build/release/prorl}
+WORLD=${WORLD:-Data/synthetic}
 mkdir -p "$OUT/len1"
 cp "$TASKS/catalog.json" "$TASKS/train.jsonl" "$TASKS/validation.jsonl" "$OUT/len1/"
 # the same test tasks with a one-item reference path (proc_path is path + target)
@@ -34,11 +36,12 @@ configs=(
 printf '| simulator | valid NDCG@10 | greedy, 1 item: IoI | true gain | greedy, reference length: IoI | true gain |\n|---|---:|---:|---:|---:|---:|\n' > "$OUT/summary.md"
 for c in "${configs[@]}"; do
   name=${c%%:*}; flags=${c#*:}
-  [ -f "$OUT/$name/simulator.safetensors" ] || $P simulator train --inter Data/synthetic/synthetic.inter --item Data/synthetic/synthetic.item \
+  [ -z "${CONFIGS:-}" ] || [[ " $CONFIGS " == *" $name "* ]] || continue
+  [ -f "$OUT/$name/simulator.safetensors" ] || $P simulator train --inter "$WORLD/synthetic.inter" --item "$WORLD/synthetic.item" \
       --out "$OUT/$name" --threads 1 $flags > "$OUT/$name.log" 2>&1
   for t in len1:"$OUT/len1" ref:"$TASKS"; do
     [ -f "$OUT/eval-$name-${t%%:*}/results.json" ] || $P eval --simulator "$OUT/$name/simulator.safetensors" --tasks "${t#*:}" --split test \
-        --beams 1 --baselines greedy --out "$OUT/eval-$name-${t%%:*}" --threads 1 --world Data/synthetic > "$OUT/eval-$name-${t%%:*}.log" 2>&1
+        --beams 1 --baselines greedy --out "$OUT/eval-$name-${t%%:*}" --threads 1 --world "$WORLD" > "$OUT/eval-$name-${t%%:*}.log" 2>&1
   done
   python3 - "$OUT" "$name" >> "$OUT/summary.md" <<'PY'
 import json, sys, re

@@ -533,6 +533,12 @@ def build(corpus, world_dir):
             def setup(d, flag=flag, v=v):
                 return [P, "data", "synth", "--out", "out", flag, v], ["out"], flag.lstrip("-")
             c.add(f"data synth {flag} {v!r}", True, setup)
+    # the environment: a precision the kernels do not know (they would read it as fp32) is refused first
+    for value in ["bf17", "", "BF16"]:
+        def setup(d, value=value):
+            c.copy(d, "tasks")
+            return ["env", f"PRORL_PRECISION={value}", P, "pretrain", *pre_base, "--epochs", "1"], ["out"], "PRORL_PRECISION"
+        c.add(f"environment PRORL_PRECISION={value!r}", True, setup)
     for argv, needle in [(["report", "--run", "x=/nonexistent", "--out", "out"], "nonexistent"),
                          (["report", "--run", "=/tmp", "--out", "out"], "run"),
                          (["bench", "bogus-workload"], "bogus"), (["info", "--threads", "-3"], "threads")]:

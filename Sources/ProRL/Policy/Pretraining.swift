@@ -14,9 +14,9 @@ public struct PretrainingSettings: Codable, Sendable, Equatable {
     /// Evaluate on the validation tasks every this many epochs.
     public var evaluateEvery = 1
     public var seed: UInt64 = 2024
-    /// Matrix products of the training steps (``Kernels/precision``);
-    /// validation runs at fp32.
-    public var precision = Precision.fp32
+    /// Matrix products of the training steps (``Kernels/precision``; by
+    /// default the process's); validation runs at fp32.
+    public var precision = Precision.processDefault
     public init() {}
 }
 

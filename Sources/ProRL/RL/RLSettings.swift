@@ -118,9 +118,10 @@ public struct RLSettings: Codable, Sendable, Equatable {
     /// Write a resumable checkpoint every this many steps.
     public var checkpointEvery = 50
     public var seed: UInt64 = 2025
-    /// Matrix products of the step's passes (``Kernels/precision``); the
-    /// in-training validation runs at fp32.
-    public var precision = Precision.fp32
+    /// Matrix products of the step's passes (``Kernels/precision``; by
+    /// default the process's, ``Precision/processDefault``); the in-training
+    /// validation runs at fp32.
+    public var precision = Precision.processDefault
 
     public init() {}
 
@@ -171,7 +172,7 @@ public struct RLSettings: Codable, Sendable, Equatable {
         selectionBeams = try get(.selectionBeams, d.selectionBeams)
         checkpointEvery = try get(.checkpointEvery, d.checkpointEvery)
         seed = try get(.seed, d.seed)
-        precision = try get(.precision, d.precision)
+        precision = try get(.precision, .fp32)  // settings written before the key were fp32
     }
 
     /// Throws when a value is out of range (named as on the command line).

@@ -26,9 +26,9 @@ public struct SimulatorTraining: Codable, Sendable, Equatable {
     /// samples are sorted by length within spans of 32 batches, cut into
     /// batches, and the batches shuffled, so little of a batch is padding.
     public var bucketByLength = false
-    /// Matrix products of the training steps (``Kernels/precision``);
-    /// evaluation runs at fp32.
-    public var precision = Precision.fp32
+    /// Matrix products of the training steps (``Kernels/precision``; by
+    /// default the process's); evaluation runs at fp32.
+    public var precision = Precision.processDefault
 
     public init() {}
 }

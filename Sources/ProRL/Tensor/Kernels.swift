@@ -1,4 +1,5 @@
 import CKernels
+import Foundation
 import Dispatch
 
 /// The one door to the C kernels: every call checks its shapes (a mismatch
@@ -573,4 +574,19 @@ public enum Precision: String, Codable, Sendable, CaseIterable {
     case fp32
     /// bf16 operands (rounded from fp32), fp32 accumulation: mixed precision.
     case bf16
+
+    /// The process default: `.bf16` when the environment variable
+    /// `PRORL_PRECISION` is `bf16`, else `.fp32` — what a thread has until it
+    /// sets ``Kernels/precision``, and the default of every training setting.
+    public static var processDefault: Precision { pk_default_precision() == Int32(PK_PRECISION_BF16) ? .bf16 : .fp32 }
+
+    /// Checks `PRORL_PRECISION` (unset, `fp32` or `bf16`); the kernels read
+    /// any other value as fp32, so commands refuse it with this error first.
+    public static func checkEnvironment() throws {
+        guard let value = ProcessInfo.processInfo.environment["PRORL_PRECISION"] else { return }
+        guard Precision(rawValue: value) != nil else {
+            throw DataError(file: "environment variable PRORL_PRECISION", "expected fp32 or bf16, found '\(value)'",
+                            kind: .invalidArgument)
+        }
+    }
 }
