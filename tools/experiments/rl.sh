@@ -30,6 +30,8 @@
 #                tools/experiments/summarise.py makes the tables with paired
 #                bootstrap intervals
 # ABLATIONS=0 skips the single-seed estimators, Figure 2 and the T = 0.5 runs.
+# PRORL_BIN: a prorl binary to use instead of building .build/release/prorl
+# (a copy keeps a long run safe from rebuilds).
 # Threads: each job runs on one core; JOBS jobs run at once (default 2). Every
 # RL run has STEPS steps or MINUTES minutes (default 14), whichever ends first.
 set -euo pipefail
