@@ -45,6 +45,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "β, the weight of the KL term.") var kl: Double?
     @Option(help: "γ, the reward-to-go discount.") var gamma: Double?
     @Option(help: "Weights of CTR, IoI and IoR in a step reward, as 'ctr,ioi,ior'.") var weights: String?
+    @Option(help: "What a step reward's IoI measures: logprob (the task's IoI: the change of log p(target)) or acceptance (of the target's own acceptance σ(u·e), the simulator's CTR of it).")
+    var interest: InterestMeasure?
     @Option(help: "Steps whose rewards set the centering statistics.") var centeringWarmup: Int?
     @Option(help: "An item's log-probability from its tokens': mean or sum.") var itemLogProb: ItemLogProb?
     @Flag(help: "GRPO: divide by the group's standard deviation.") var grpoStd = false
@@ -70,7 +72,7 @@ struct TrainCommand: ParsableCommand {
             let overrides: [Any?] = [config, tasks, simulator, policy, world, algo, steps, promptsPerStep, rollouts, maxItems,
                                      lr, kl, gamma, weights, centeringWarmup, itemLogProb, temperature, evaluateEvery,
                                      checkpointEvery, seed, preset, epochs, microBatch, centering, klEstimator, logProbSupport,
-                                     topK, topP, precision]
+                                     topK, topP, precision, interest]
             if overrides.contains(where: { $0 != nil }) || grpoStd || unconstrained || allowRepeats || !ensemble.isEmpty {
                 throw ValidationError("--resume continues a run with its saved config; drop the other settings")
             }
@@ -110,6 +112,7 @@ struct TrainCommand: ParsableCommand {
         if let kl { s.klWeight = kl }
         if let gamma { s.gamma = gamma }
         if let weights { s.weights = try parseWeights(weights) }
+        if let interest { s.interest = interest }
         if let centeringWarmup { s.centeringWarmupSteps = centeringWarmup }
         if let itemLogProb { s.itemLogProb = itemLogProb }
         if grpoStd { s.grpoScaleByStd = true }
@@ -184,6 +187,7 @@ extension RLAlgorithm: ExpressibleByArgument {}
 extension ItemLogProb: ExpressibleByArgument {}
 extension CenteringMode: ExpressibleByArgument {}
 extension KLEstimator: ExpressibleByArgument {}
+extension InterestMeasure: ExpressibleByArgument {}
 extension LogProbSupport: ExpressibleByArgument {}
 extension Precision: ExpressibleByArgument {
     /// The help of every command's --precision.

@@ -115,6 +115,15 @@ struct RLTests {
         // the valid item after an invalid one is scored after the valid prefix only
         let alone = scorer.score(paths: [[12]], tasks: [task], taskOf: [0])
         #expect(abs(alone.ioi[0][0] - r.ioi[1][1]) < 1e-6)
+        // IoI as the target's acceptance: the steps' σ-score gains, the path values still the task's IoI
+        let accepting = try RolloutScorer(simulator: sim, catalog: catalog, maxBatch: 8, maxItems: 5, interest: .acceptance)
+        let a = accepting.score(paths: [[10, 11]], tasks: [task], taskOf: [0])
+        let view = try #require(accepting.simulatorView(history: task.history, target: task.target))
+        let rows = try [10, 11].map { try #require(accepting.rows[$0]) }
+        let steps = accepting.rewards.score([.init(history: view.history, path: rows, target: view.target)])[0]
+        #expect(a.ioi[0] == [Double(steps.acceptanceGain(step: 1)), Double(steps.acceptanceGain(step: 2))])
+        #expect(a.ioi[0] != scorer.score(paths: [[10, 11]], tasks: [task], taskOf: [0]).ioi[0], "the two measures should differ")
+        #expect(a.pathIoI[0] == Double(steps.ioi) && a.ior[0][0] == Double(steps.ior(step: 1)))
     }
 
     @Test("an ensemble's step rewards are its members' means; invalid steps are floored below the mean's minimum")

@@ -61,7 +61,7 @@ struct RewardModelTests {
         }
     }
 
-    @Test("step IoI and IoR telescope to the path's; log p matches a double softmax", arguments: SequenceArchitectures.names)
+    @Test("step IoI and IoR telescope to the path's; log p and the target's score match a double reference", arguments: SequenceArchitectures.names)
     func telescopingAndDoubleReference(architecture: String) throws {
         let sim = try Self.simulator(architecture)
         let scorer = try RewardModel(simulator: sim, maxBatch: 8)
@@ -85,6 +85,13 @@ struct RewardModelTests {
             let lse = top + log(scores.reduce(0) { $0 + exp($1 - top) })
             let expected = scores[Int(r.target) - 1] - lse
             #expect(abs(Double(s.logProb.last!) - expected) <= 1e-4, "log p(T|H⊕P) \(s.logProb.last!) vs double \(expected)")
+            let score = scores[Int(r.target) - 1]
+            #expect(abs(Double(s.targetScore.last!) - score) <= 1e-4 * max(1, abs(score)),
+                    "u(H⊕P)·e(T) \(s.targetScore.last!) vs double \(score)")
+            // the acceptance gains telescope to the change of σ(score) over the path
+            let gains = (1...max(r.path.count, 1)).reduce(Float(0)) { $0 + (r.path.isEmpty ? 0 : s.acceptanceGain(step: $1)) }
+            let sigma = { (x: Float) in 1 / (1 + expf(-x)) }
+            #expect(abs(gains - (sigma(s.targetScore.last!) - sigma(s.targetScore[0]))) <= 1e-5, "Σ acceptance gains \(gains)")
         }
     }
 }

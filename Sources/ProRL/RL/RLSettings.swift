@@ -30,6 +30,17 @@ public struct RewardWeights: Codable, Sendable, Equatable {
     }
 }
 
+/// What a step reward's IoI measures.
+public enum InterestMeasure: String, Codable, Sendable, CaseIterable {
+    /// The task's IoI: the change of log p(target) under the simulator's
+    /// softmax over every item — the target's share of the next choice,
+    /// which a path can also raise by making the rest less likely.
+    case logProb = "logprob"
+    /// The change of the target's own acceptance σ(u·e(T)), the simulator's
+    /// CTR of the target (what the synthetic world's true gain measures).
+    case acceptance
+}
+
 /// How an item's log-probability is formed from its tokens'.
 public enum ItemLogProb: String, Codable, Sendable, CaseIterable {
     case mean, sum
@@ -86,6 +97,8 @@ public struct RLSettings: Codable, Sendable, Equatable {
     /// γ: discount of the reward-to-go.
     public var gamma = 1.0
     public var weights = RewardWeights()
+    /// What the step rewards' IoI measures (evaluation always reports the task's IoI).
+    public var interest = InterestMeasure.logProb
     /// How step rewards are normalised.
     public var centering = CenteringMode.scale
     /// Steps whose step rewards estimate the centering statistics, which
@@ -158,6 +171,7 @@ public struct RLSettings: Codable, Sendable, Equatable {
         microBatchPrompts = try get(.microBatchPrompts, d.microBatchPrompts)
         gamma = try get(.gamma, d.gamma)
         weights = try get(.weights, d.weights)
+        interest = try get(.interest, d.interest)
         centering = try get(.centering, d.centering)
         centeringWarmupSteps = try get(.centeringWarmupSteps, d.centeringWarmupSteps)
         sigmaFloor = try get(.sigmaFloor, d.sigmaFloor)

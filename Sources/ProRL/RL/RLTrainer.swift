@@ -119,7 +119,7 @@ public final class RLTrainer {
         }
         let scorers = try ([simulator] + ensemble).map {
             try RolloutScorer(simulator: $0, catalog: catalog, maxBatch: min(settings.promptsPerStep * settings.rollouts, 256),
-                              maxItems: settings.maxItems)
+                              maxItems: settings.maxItems, interest: settings.interest)
         }
         let rewards: RolloutRewarding = scorers.count == 1 ? scorers[0] : try EnsembleRewards(members: scorers)
         try self.init(policy: policy, reference: reference, rewards: rewards, train: train, settings: settings, collective: collective)

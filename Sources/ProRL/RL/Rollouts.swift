@@ -100,10 +100,14 @@ public final class RolloutScorer: @unchecked Sendable {
     public let rewards: RewardModel
     /// Simulator row of each catalogue item (nil: unknown to it).
     public let rows: [Int32?]
+    /// What a step's IoI measures (the path values stay the task's IoI).
+    public let interest: InterestMeasure
 
-    public init(simulator: Simulator, catalog: ItemCatalog, maxBatch: Int, maxItems: Int) throws {
+    public init(simulator: Simulator, catalog: ItemCatalog, maxBatch: Int, maxItems: Int,
+                interest: InterestMeasure = .logProb) throws {
         rewards = try RewardModel(simulator: simulator, maxBatch: maxBatch, maxPath: maxItems)
         rows = simulator.rows(for: catalog)
+        self.interest = interest
     }
 
     /// Simulator rows of a task's history and target; nil when the target
@@ -156,7 +160,8 @@ public final class RolloutScorer: @unchecked Sendable {
                 guard let j else { ctr.append(-1); ioi.append(.nan); ior.append(.nan); continue }
                 let duplicate = out.duplicate[r][k]
                 ctr.append(duplicate ? 0 : Double(s.ctr[j]))
-                let i = Double(s.ioi(step: j + 1)), o = Double(s.ior(step: j + 1))
+                let i = Double(interest == .logProb ? s.ioi(step: j + 1) : s.acceptanceGain(step: j + 1))
+                let o = Double(s.ior(step: j + 1))
                 ioi.append(i)
                 ior.append(o)
             }

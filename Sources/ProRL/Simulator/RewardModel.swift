@@ -6,7 +6,9 @@
 /// - `logProb[k]` = log p(T | history ⊕ i₁…i_k), k = 0…K (k = 0: before
 ///   the path), p a softmax over every item (padding excluded);
 /// - `rank[k]` = 1 + the number of items scored strictly above T there;
-/// - `ctr[k−1]` = σ(u(history ⊕ i₁…i_{k−1}) · e(i_k)), k = 1…K.
+/// - `ctr[k−1]` = σ(u(history ⊕ i₁…i_{k−1}) · e(i_k)), k = 1…K;
+/// - `targetScore[k]` = u(history ⊕ i₁…i_k) · e(T): σ of it is the
+///   target's own acceptance, as `ctr` is a path item's.
 /// The states of all prefixes are gathered and scored by the fused kernel
 /// (log-sum-exp, target score, rank) — no `[B, V]` matrix.
 public final class RewardModel: @unchecked Sendable {
@@ -27,9 +29,14 @@ public final class RewardModel: @unchecked Sendable {
         public var ctr: [Float]
         public var logProb: [Float]
         public var rank: [Int32]
+        public var targetScore: [Float] = []
 
         /// Step k's increase of interest, log p(T|…i_k) − log p(T|…i_{k−1}).
         public func ioi(step k: Int) -> Float { logProb[k] - logProb[k - 1] }
+        /// Step k's increase of the target's acceptance, σ(s_k) − σ(s_{k−1})
+        /// of its scores (``InterestMeasure/acceptance``).
+        public func acceptanceGain(step k: Int) -> Float { sigmoid(targetScore[k]) - sigmoid(targetScore[k - 1]) }
+        private func sigmoid(_ x: Float) -> Float { 1 / (1 + expf(-x)) }
         /// Step k's rank improvement.
         public func ior(step k: Int) -> Float { Float(rank[k - 1] - rank[k]) }
         /// Whole-path IoI (the steps telescope to it).
@@ -132,6 +139,7 @@ public final class RewardModel: @unchecked Sendable {
             var steps = Steps(ctr: [], logProb: [], rank: [])
             for _ in 0...r.path.count {
                 steps.logProb.append(score.base[i] - lse.base[i])
+                steps.targetScore.append(score.base[i])
                 steps.rank.append(ranks[i])
                 i += 1
             }
