@@ -47,6 +47,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Weights of CTR, IoI and IoR in a step reward, as 'ctr,ioi,ior'.") var weights: String?
     @Option(help: "What a step reward's IoI measures: logprob (the task's IoI: the change of log p(target)) or acceptance (of the target's own acceptance σ(u·e), the simulator's CTR of it).")
     var interest: InterestMeasure?
+    @Option(help: "Where step rewards come from: simulator (the method), or world — the synthetic world's ground truth (needs --world; a diagnostic of RL with a faithful reward).")
+    var rewards: RewardSource?
     @Option(help: "Steps whose rewards set the centering statistics.") var centeringWarmup: Int?
     @Option(help: "An item's log-probability from its tokens': mean or sum.") var itemLogProb: ItemLogProb?
     @Flag(help: "GRPO: divide by the group's standard deviation.") var grpoStd = false
@@ -72,7 +74,7 @@ struct TrainCommand: ParsableCommand {
             let overrides: [Any?] = [config, tasks, simulator, policy, world, algo, steps, promptsPerStep, rollouts, maxItems,
                                      lr, kl, gamma, weights, centeringWarmup, itemLogProb, temperature, evaluateEvery,
                                      checkpointEvery, seed, preset, epochs, microBatch, centering, klEstimator, logProbSupport,
-                                     topK, topP, precision, interest]
+                                     topK, topP, precision, interest, rewards]
             if overrides.contains(where: { $0 != nil }) || grpoStd || unconstrained || allowRepeats || !ensemble.isEmpty {
                 throw ValidationError("--resume continues a run with its saved config; drop the other settings")
             }
@@ -113,6 +115,7 @@ struct TrainCommand: ParsableCommand {
         if let gamma { s.gamma = gamma }
         if let weights { s.weights = try parseWeights(weights) }
         if let interest { s.interest = interest }
+        if let rewards { s.rewards = rewards }
         if let centeringWarmup { s.centeringWarmupSteps = centeringWarmup }
         if let itemLogProb { s.itemLogProb = itemLogProb }
         if grpoStd { s.grpoScaleByStd = true }
@@ -162,7 +165,9 @@ struct TrainCommand: ParsableCommand {
         let header: String = "\(resume ? "resuming" : "training") \(s.algorithm.rawValue) in \(run.directory): \(s.steps) steps of "
             + "\(s.promptsPerStep) prompts × \(s.rollouts) rollouts, \(workers)\(products); centering \(s.centering.rawValue), "
         print(header + "KL \(s.klEstimator.rawValue) (β \(s.klWeight)), log-probs over the \(s.logProbSupport.rawValue) support, "
-              + (s.allowRepeats ? "repeats allowed" : "no repeats"))
+              + (s.allowRepeats ? "repeats allowed" : "no repeats")
+              + (s.interest == .acceptance ? ", IoI as the target's acceptance" : "")
+              + (s.rewards == .world ? ", rewards from the world's truth (a diagnostic)" : ""))
         fflush(nil)
         let bar = ProgressReporter(total: s.steps, label: s.algorithm.rawValue)
         let best = try run.train(timeLimit: timeLimit.map { $0 * 60 }, collective: world) { p in
@@ -188,6 +193,7 @@ extension ItemLogProb: ExpressibleByArgument {}
 extension CenteringMode: ExpressibleByArgument {}
 extension KLEstimator: ExpressibleByArgument {}
 extension InterestMeasure: ExpressibleByArgument {}
+extension RewardSource: ExpressibleByArgument {}
 extension LogProbSupport: ExpressibleByArgument {}
 extension Precision: ExpressibleByArgument {
     /// The help of every command's --precision.

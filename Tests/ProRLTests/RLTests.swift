@@ -126,6 +126,31 @@ struct RLTests {
         #expect(a.pathIoI[0] == Double(steps.ioi) && a.ior[0][0] == Double(steps.ior(step: 1)))
     }
 
+    @Test("the world's rewards are its truth: CTR the items' acceptance, IoI summing to log(after / before) of the target's, invalid and repeated items penalised")
+    func worldRewards() throws {
+        var settings = SyntheticWorld.Settings()
+        settings.users = 40
+        let (world, log) = try SyntheticWorld.generate(settings)
+        let rewards = WorldRewards(world: world, log: log, catalog: log.catalog)
+        let tasks = try TaskBuilder.build(log, settings: TaskConstruction()).train.prefix(12).filter { rewards.accepts($0) }
+        #expect(tasks.count == 12, "the world's own tasks are all scorable")
+        for task in tasks {
+            let path = task.path
+            let r = rewards.score(paths: [path.map { Optional($0) }, [nil] + task.path.map { Optional($0) }], tasks: [task], taskOf: [0, 0])
+            let g = try #require(world.guidance(log: log, user: task.user!, history: task.history, path: path, target: task.target))
+            #expect(abs(r.ioi[0].reduce(0, +) - Foundation.log(g.targetAfter / g.targetBefore)) <= 1e-12,
+                    "Σ step IoI \(r.ioi[0].reduce(0, +)) vs log of the true gain's ratio")
+            #expect(abs(r.ctr[0].reduce(0, +) / Double(path.count) - g.meanAcceptance) <= 1e-12 && r.pathIoI[0] == r.ioi[0].reduce(0, +))
+            let validMin = (r.ioi[0] + r.ioi[1].dropFirst()).min()!
+            #expect(r.invalid[1][0] && r.ctr[1][0] == -1 && r.ioi[1][0] == validMin - 1, "an invalid step: CTR −1, IoI below the valid ones")
+            // the valid items after an invalid one are walked from the same taste
+            #expect(zip(r.ioi[1].dropFirst(), r.ioi[0]).allSatisfy { abs($0 - $1) <= 1e-12 })
+        }
+        let task = tasks[0], item = task.path[0]
+        let twice = rewards.score(paths: [[item, item]], tasks: [task], taskOf: [0])
+        #expect(twice.duplicate[0] == [false, true] && twice.ctr[0][1] == 0)
+    }
+
     @Test("an ensemble's step rewards are its members' means; invalid steps are floored below the mean's minimum")
     func ensembleRewards() throws {
         var catalog = ItemCatalog()

@@ -185,6 +185,20 @@ public struct SyntheticWorld: Codable, Sendable, Equatable {
         return n - 1
     }
 
+    /// The true taste of `user` at the end of `history` (dense ids of
+    /// `catalog`), found in their logged sequence; nil when the user, an
+    /// item or the window is not the world's.
+    public func taste(log: InteractionLog, user: String, history: [Int32], catalog: ItemCatalog) -> [Double]? {
+        guard let u = userNumber(user), let sequence = log.users.first(where: { $0.user == user }) else { return nil }
+        let seq = sequence.items.compactMap { itemNumber($0, in: log.catalog) }
+        let window = history.compactMap { itemNumber($0, in: catalog) }
+        guard seq.count == sequence.items.count, window.count == history.count, window.count <= seq.count else { return nil }
+        for start in 0...(seq.count - window.count) where Array(seq[start..<(start + window.count)]) == window {
+            return taste(userNumber: u, after: seq.prefix(start + window.count))
+        }
+        return nil
+    }
+
     /// The taste of user `userNumber` after accepting `items` (world numbers)
     /// from their initial taste.
     public func taste(userNumber: Int, after items: some Sequence<Int>) -> [Double] {
@@ -202,19 +216,10 @@ public struct SyntheticWorld: Codable, Sendable, Equatable {
     /// not the world's.
     public func guidance(log: InteractionLog, user: String, history: [Int32], path: [Int32], target: Int32,
                          catalog: ItemCatalog? = nil) -> Guidance? {
-        guard let u = userNumber(user), let sequence = log.users.first(where: { $0.user == user }) else { return nil }
         let ids = catalog ?? log.catalog
-        let seq = sequence.items.compactMap { itemNumber($0, in: log.catalog) }
-        let window = history.compactMap { itemNumber($0, in: ids) }, walked = path.compactMap { itemNumber($0, in: ids) }
-        guard seq.count == sequence.items.count, window.count == history.count, walked.count == path.count,
-              let t = itemNumber(target, in: ids), window.count <= seq.count else { return nil }
-        var end: Int? = nil
-        for start in 0...(seq.count - window.count) where Array(seq[start..<(start + window.count)]) == window {
-            end = start + window.count
-            break
-        }
-        guard let end else { return nil }
-        var p = taste(userNumber: u, after: seq.prefix(end))
+        let walked = path.compactMap { itemNumber($0, in: ids) }
+        guard walked.count == path.count, let t = itemNumber(target, in: ids),
+              var p = taste(log: log, user: user, history: history, catalog: ids) else { return nil }
         let before = acceptance(p, t)
         var sum = 0.0
         for item in walked {

@@ -248,7 +248,15 @@ public final class RLSession {
             world = (try SyntheticWorld.read(w), try RecBoleReader.readLog(inter: l, item: nil, order: .stable))
         }
         evaluator = try PathEvaluator(simulator: simulator, catalog: catalog, maxItems: s.maxItems, world: world)
-        let (train, _) = evaluator.scorable(try TaskFile.read("\(inputs.tasks)/train.jsonl", catalog: catalog))
+        var (train, _) = evaluator.scorable(try TaskFile.read("\(inputs.tasks)/train.jsonl", catalog: catalog))
+        var truth: WorldRewards? = nil
+        if s.rewards == .world {
+            guard let world else {
+                throw DataError.setting("RL settings", "rewards: 'world' needs the run's synthetic world (--world)")
+            }
+            truth = WorldRewards(world: world.world, log: world.log, catalog: catalog)
+            train = train.filter { truth!.accepts($0) }
+        }
         (validation, _) = evaluator.scorable(try TaskFile.read("\(inputs.tasks)/validation.jsonl", catalog: catalog))
         guard !train.isEmpty else { throw DataError(file: inputs.tasks, "no training task is known to the simulator") }
         if collective.isWriter { RLSession.removeStaleTemporaries(in: run.directory) }
@@ -256,8 +264,14 @@ public final class RLSession {
         // the trained policy is its own copy; `pretrained` stays frozen
         let policy = try Policy.load(inputs.policy)
         let ensemble = try (inputs.ensemble ?? []).map { try Simulator.load($0) }
-        trainer = try RLTrainer(policy: policy, reference: pretrained.model, simulator: simulator, ensemble: ensemble, catalog: catalog,
-                                train: train, settings: s, collective: collective)
+        if let truth {
+            try RLTrainer.checkCatalog(policy: policy, catalog: catalog)
+            trainer = try RLTrainer(policy: policy, reference: pretrained.model, rewards: truth, train: train, settings: s,
+                                    collective: collective)
+        } else {
+            trainer = try RLTrainer(policy: policy, reference: pretrained.model, simulator: simulator, ensemble: ensemble,
+                                    catalog: catalog, train: train, settings: s, collective: collective)
+        }
         if resuming, try !trainer.restoreState(run.statePath) {
             // a state from before the weights were part of it: the policy is the other file of the pair
             let policyStep = try SafeTensors.metadata(run.lastPolicyPath)["rl_step"].flatMap(Int.init)

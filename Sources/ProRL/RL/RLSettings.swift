@@ -30,6 +30,15 @@ public struct RewardWeights: Codable, Sendable, Equatable {
     }
 }
 
+/// Where the step rewards come from.
+public enum RewardSource: String, Codable, Sendable, CaseIterable {
+    /// The learned simulator (and any ensemble): the method.
+    case simulator
+    /// A synthetic world's ground truth (``WorldRewards``): a diagnostic of
+    /// what RL does when its reward is the truth; needs the run's world.
+    case world
+}
+
 /// What a step reward's IoI measures.
 public enum InterestMeasure: String, Codable, Sendable, CaseIterable {
     /// The task's IoI: the change of log p(target) under the simulator's
@@ -99,6 +108,8 @@ public struct RLSettings: Codable, Sendable, Equatable {
     public var weights = RewardWeights()
     /// What the step rewards' IoI measures (evaluation always reports the task's IoI).
     public var interest = InterestMeasure.logProb
+    /// Where the step rewards come from.
+    public var rewards = RewardSource.simulator
     /// How step rewards are normalised.
     public var centering = CenteringMode.scale
     /// Steps whose step rewards estimate the centering statistics, which
@@ -172,6 +183,7 @@ public struct RLSettings: Codable, Sendable, Equatable {
         gamma = try get(.gamma, d.gamma)
         weights = try get(.weights, d.weights)
         interest = try get(.interest, d.interest)
+        rewards = try get(.rewards, d.rewards)
         centering = try get(.centering, d.centering)
         centeringWarmupSteps = try get(.centeringWarmupSteps, d.centeringWarmupSteps)
         sigmaFloor = try get(.sigmaFloor, d.sigmaFloor)

@@ -114,15 +114,20 @@ public final class RLTrainer {
     public convenience init(policy: Policy, reference: T5Policy? = nil, simulator: Simulator, ensemble: [Simulator] = [],
                             catalog: ItemCatalog, train: [ProactiveTask], settings: RLSettings,
                             collective: any Collective = SingleProcess.shared) throws {
-        guard policy.itemIDs == catalog.rawIDs else {
-            throw DataError(file: "RL", "the policy's items differ from the tasks' catalogue (pretrain on these tasks)", kind: .incompatible)
-        }
+        try Self.checkCatalog(policy: policy, catalog: catalog)
         let scorers = try ([simulator] + ensemble).map {
             try RolloutScorer(simulator: $0, catalog: catalog, maxBatch: min(settings.promptsPerStep * settings.rollouts, 256),
                               maxItems: settings.maxItems, interest: settings.interest)
         }
         let rewards: RolloutRewarding = scorers.count == 1 ? scorers[0] : try EnsembleRewards(members: scorers)
         try self.init(policy: policy, reference: reference, rewards: rewards, train: train, settings: settings, collective: collective)
+    }
+
+    /// Refuses a policy whose items are not the tasks' catalogue's.
+    public static func checkCatalog(policy: Policy, catalog: ItemCatalog) throws {
+        guard policy.itemIDs == catalog.rawIDs else {
+            throw DataError(file: "RL", "the policy's items differ from the tasks' catalogue (pretrain on these tasks)", kind: .incompatible)
+        }
     }
 
     /// Refuses a micro-batch whose activations cannot fit in this machine's
