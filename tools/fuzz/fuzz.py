@@ -478,7 +478,8 @@ def build(corpus, world_dir):
         "--gamma": ["nan", "2", "-0.5"], "--steps": ["0", "-1"], "--epochs": ["0", "-1"], "--centering-warmup": ["-1"],
         "--micro-batch": ["0", "-1"], "--threads": ["1025", "99999999999", "-3"], "--evaluate-every": ["-1"],
         "--checkpoint-every": ["0", "-1"], "--time-limit": ["-1", "nan", "0"], "--seed": ["-1", "x"],
-        "--algo": ["bogus"], "--centering": ["bogus"], "--preset": ["bogus"],
+        "--algo": ["bogus"], "--centering": ["bogus"], "--preset": ["bogus"], "--interest": ["bogus"],
+        "--rewards": ["bogus", "world"],  # world without --world
     }.items():
         for v in values:
             flag_case("train", flag, v, needle=None, copy=models, base=train_base)
