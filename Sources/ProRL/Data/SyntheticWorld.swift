@@ -193,7 +193,7 @@ public struct SyntheticWorld: Codable, Sendable, Equatable {
         let seq = sequence.items.compactMap { itemNumber($0, in: log.catalog) }
         let window = history.compactMap { itemNumber($0, in: catalog) }
         guard seq.count == sequence.items.count, window.count == history.count, window.count <= seq.count else { return nil }
-        for start in 0...(seq.count - window.count) where Array(seq[start..<(start + window.count)]) == window {
+        for start in 0...(seq.count - window.count) where seq[start..<(start + window.count)].elementsEqual(window) {
             return taste(userNumber: u, after: seq.prefix(start + window.count))
         }
         return nil

@@ -254,8 +254,9 @@ public final class RLSession {
             guard let world else {
                 throw DataError.setting("RL settings", "rewards: 'world' needs the run's synthetic world (--world)")
             }
-            truth = WorldRewards(world: world.world, log: world.log, catalog: catalog)
-            train = train.filter { truth!.accepts($0) }
+            let rewards = WorldRewards(world: world.world, log: world.log, catalog: catalog)
+            train = train.filter(rewards.accepts)
+            truth = rewards
         }
         (validation, _) = evaluator.scorable(try TaskFile.read("\(inputs.tasks)/validation.jsonl", catalog: catalog))
         guard !train.isEmpty else { throw DataError(file: inputs.tasks, "no training task is known to the simulator") }

@@ -29,9 +29,9 @@ public final class WorldRewards: RolloutRewarding {
         return world.taste(log: log, user: user, history: task.history, catalog: catalog) != nil
     }
 
-    /// 1 + the number of the world's items more acceptable than `target` at taste `p`.
-    private func rank(_ p: [Double], _ target: Int) -> Double {
-        let a = world.acceptance(p, target)
+    /// 1 + the number of the world's items more acceptable than `target`,
+    /// whose acceptance is `a`, at taste `p`.
+    private func rank(_ p: [Double], _ target: Int, acceptance a: Double) -> Double {
         var above = 0
         for i in 1..<world.itemGenres.count where i != target && world.acceptance(p, i) > a { above += 1 }
         return Double(1 + above)
@@ -50,7 +50,8 @@ public final class WorldRewards: RolloutRewarding {
             }
             var p = tastes[taskOf[r]]!
             let t = world.itemNumber(task.target, in: catalog)!
-            var logA = Foundation.log(world.acceptance(p, t)), rankT = rank(p, t)
+            var aT = world.acceptance(p, t)
+            var logA = Foundation.log(aT), rankT = rank(p, t, acceptance: aT)
             let startLogA = logA, startRank = rankT
             var seen = Set<Int32>()
             var ctr: [Double] = [], ioi: [Double] = [], ior: [Double] = [], bad: [Bool] = [], dup: [Bool] = []
@@ -63,7 +64,8 @@ public final class WorldRewards: RolloutRewarding {
                 let repeated = !seen.insert(item).inserted
                 let a = world.acceptance(p, i)
                 p = world.drifted(p, toward: i, weight: a)
-                let newLogA = Foundation.log(world.acceptance(p, t)), newRank = rank(p, t)
+                aT = world.acceptance(p, t)
+                let newLogA = Foundation.log(aT), newRank = rank(p, t, acceptance: aT)
                 ctr.append(repeated ? 0 : a)
                 ioi.append(newLogA - logA)
                 ior.append(rankT - newRank)

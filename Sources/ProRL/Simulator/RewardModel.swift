@@ -29,7 +29,7 @@ public final class RewardModel: @unchecked Sendable {
         public var ctr: [Float]
         public var logProb: [Float]
         public var rank: [Int32]
-        public var targetScore: [Float] = []
+        public var targetScore: [Float]
 
         /// Step k's increase of interest, log p(T|…i_k) − log p(T|…i_{k−1}).
         public func ioi(step k: Int) -> Float { logProb[k] - logProb[k - 1] }
@@ -136,7 +136,7 @@ public final class RewardModel: @unchecked Sendable {
         var out: [Steps] = []
         var i = 0, j = 0
         for r in requests {
-            var steps = Steps(ctr: [], logProb: [], rank: [])
+            var steps = Steps(ctr: [], logProb: [], rank: [], targetScore: [])
             for _ in 0...r.path.count {
                 steps.logProb.append(score.base[i] - lse.base[i])
                 steps.targetScore.append(score.base[i])
