@@ -26,6 +26,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Simulator architectures of the simulator and rewards workloads, comma-separated (\(SequenceArchitectures.names.joined(separator: ", "))).")
     var architecture = SequenceArchitectures.standard.name
     @Option(help: "Items of the catalogue of the simulator, rewards and rl workloads (3706: ML-1M, 1682: ML-100K).") var items = 3706
+    @Flag(help: "rl: recompute the loss pass's decoder activations instead of taking those sampling recorded.")
+    var recompute = false
 
     var architectures: [String] { architecture.split(separator: ",").map(String.init) }
 
@@ -70,7 +72,8 @@ struct BenchCommand: ParsableCommand {
             case "rewards":
                 for a in architectures { print(try Workloads.rewards(architecture: a, items: items, repetitions: repetitions).json) }
             case "rl":
-                print(try Workloads.rlStep(prompts: prompts ?? 8, rollouts: rollouts, items: items, repetitions: repetitions).json)
+                print(try Workloads.rlStep(prompts: prompts ?? 8, rollouts: rollouts, items: items,
+                                                 reuseSamplerActivations: !recompute, repetitions: repetitions).json)
             case "allreduce":
                 print(try Workloads.allReduce(collective: Distributed.world, repetitions: max(repetitions, 20)).json)
             default: break

@@ -237,8 +237,10 @@ public enum Workloads {
     /// configuration: T5 3+3 over 4-token semantic IDs of 3706 items, a
     /// simulator (the standard architecture) over the same items, 10-item histories. Weights are
     /// untrained, so most rollouts run to Lmax = 10 items (41 tokens): the
-    /// longest case.
-    public static func rlStep(prompts: Int = 8, rollouts: Int = 16, items: Int = 3706, repetitions: Int = 5) throws -> Result {
+    /// longest case. `reuseSamplerActivations` off: the loss pass recomputes
+    /// the decoder (``RLTrainer/reusesSamplerActivations``).
+    public static func rlStep(prompts: Int = 8, rollouts: Int = 16, items: Int = 3706, reuseSamplerActivations: Bool = true,
+                              repetitions: Int = 5) throws -> Result {
         var catalog = ItemCatalog()
         for i in 1...items { catalog.add(String(i)) }
         let tokenizer = try randomSemanticIDs(items: items)
@@ -258,6 +260,7 @@ public enum Workloads {
         settings.rollouts = rollouts
         settings.steps = repetitions + 1
         let trainer = try RLTrainer(policy: policy, simulator: simulator, catalog: catalog, train: tasks, settings: settings)
+        trainer.reusesSamplerActivations = reuseSamplerActivations
         var phases: [String: [Double]] = [:], order: [String] = []
         var lengths = 0.0
         let (ms, kernels) = try measure(repetitions: repetitions) { rep in
@@ -269,7 +272,8 @@ public enum Workloads {
                 phases[k, default: []].append(v)
             }
         }
-        var r = Result(name: "rl_step", shape: "\(prompts) prompts × \(rollouts) rollouts, T5 3+3 d128, 4-token semantic IDs, \(items) items",
+        var r = Result(name: "rl_step", shape: "\(prompts) prompts × \(rollouts) rollouts, T5 3+3 d128, 4-token semantic IDs, \(items) items"
+                           + (reuseSamplerActivations ? "" : ", decoder recomputed"),
                        medianMS: ms)
         r.phasesMS = order.map { ($0, median(phases[$0]!)) }
         r.extra = [("mean_items", lengths / Double(repetitions)), ("peak_rss_mb", peakRSSMegabytes())]

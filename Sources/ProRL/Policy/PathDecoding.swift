@@ -130,12 +130,18 @@ public struct PathDecoding {
     /// threads or batch composition.
     /// `rowOffset` numbers the rows as if this call were a slice of a larger
     /// batch starting at that row, so a batch sampled in slices draws the
-    /// same paths as in one call.
+    /// same paths as in one call. With `recording`, it holds afterwards
+    /// what the decoder computed for every token (path r in slot r).
     public func sample(prompts: [[Int32]], samplesPerPrompt G: Int, options o: DecodingOptions,
-                       stream: UInt64 = 0, rowOffset: Int = 0) -> [DecodedPath] {
+                       stream: UInt64 = 0, rowOffset: Int = 0, recording: DecoderRecording? = nil) -> [DecodedPath] {
         let V = decoder.model.config.vocabulary
         let rowsTotal = prompts.count * G
         precondition(rowsTotal <= decoder.maxRows, "\(rowsTotal) rows exceed the decoder's \(decoder.maxRows)")
+        if let recording {
+            precondition(recording.config == decoder.model.config && recording.maxRows >= rowsTotal
+                         && recording.maxSteps == decoder.maxSteps, "recording does not fit the decoder")
+            recording.reset()
+        }
         let steps = min(maxTokens, o.maxItems * tokenizer.tokensPerItem + 1)
         decoder.start(prompts: prompts)
         var states = [State](repeating: State(), count: rowsTotal)
@@ -145,7 +151,7 @@ public struct PathDecoding {
         var inputs = [Int32](repeating: decoder.model.config.decoderStartToken, count: rowsTotal)
         let tokenBuffer = Int32Buffer(capacity: V), weights = FloatBuffer(count: V)
         for t in 0..<steps where !active.isEmpty {
-            let z = decoder.step(rows: active, promptOf: promptOf, tokens: inputs, position: t)
+            let z = decoder.step(rows: active, promptOf: promptOf, tokens: inputs, position: t, recording: recording)
             Kernels.logSoftmax(z, into: z)
             var still = 0
             for (i, r) in active.enumerated() {

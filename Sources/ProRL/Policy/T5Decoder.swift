@@ -67,8 +67,10 @@ public final class T5Decoder: @unchecked Sendable {
 
     /// One decoding step at position `t` for the rows `rows` (cache slots),
     /// each belonging to prompt `promptOf[i]` and fed `tokens[i]`. Returns
-    /// the logits `[rows.count, vocabulary]`.
-    public func step(rows: [Int], promptOf: [Int], tokens: [Int32], position t: Int) -> Tensor {
+    /// the logits `[rows.count, vocabulary]`. With `recording`, appends
+    /// what the step computed for these rows to it.
+    public func step(rows: [Int], promptOf: [Int], tokens: [Int32], position t: Int,
+                     recording: DecoderRecording? = nil) -> Tensor {
         let c = model.config, s = model.store
         let m = rows.count, C = c.modelWidth, I = c.inner, H = c.heads, S = encoderLength
         precondition(t < maxSteps && m <= maxRows, "step \(t) for \(m) rows exceeds the decoder's capacity")
@@ -89,10 +91,17 @@ public final class T5Decoder: @unchecked Sendable {
         let X = x.tensor(rows: m, cols: C), N = n.tensor(rows: m, cols: C), Rs = rstd.tensor(rows: m, cols: 1)
         let QKV = qkv.tensor(rows: m, cols: 3 * I), CTX = ctx.tensor(rows: m, cols: I), QC = qc.tensor(rows: m, cols: I)
         let FF = f.tensor(rows: m, cols: c.ffWidth)
+        let first = recording?.beginStep(slots: rows, tokens: tokens, position: t) ?? 0
+        func keep(_ x: Tensor, _ buffer: KeyPath<DecoderRecording.Layer, FloatBuffer>, layer l: Int) {
+            if let recording { DecoderRecording.keep(x, in: recording.layers[l][keyPath: buffer], at: first) }
+        }
         Kernels.embeddingForward(out: X, table: model.embedding, ids: inputTokens.base)
         for (l, p) in model.decoder.enumerated() {
+            keep(X, \.y, layer: l)
             Kernels.rmsNormForward(out: N, rstd: Rs, input: X, weight: s.value(p.ln0), eps: c.layerNormEps)
+            keep(Rs, \.rstd0, layer: l)
             Kernels.linearForward(out: QKV, input: N, weight: s.fusedValue([p.q, p.k, p.v]))
+            keep(QKV, \.qkv, layer: l)
             let cache = selfCache[l].tensor(rows: maxRows * maxSteps, cols: 2 * I)
             for i in 0..<m {
                 (cache.base + (rows[i] * maxSteps + t) * 2 * I).update(from: QKV.base + i * 3 * I + I, count: 2 * I)
@@ -105,8 +114,11 @@ public final class T5Decoder: @unchecked Sendable {
             selfCall.keyLengths = UnsafePointer(selfLengths.base)
             Kernels.attentionDecode(selfCall, out: CTX)
             Kernels.gemm(transposeB: true, CTX, s.value(p.o), into: X, beta: 1)
+            keep(X, \.y1, layer: l)
             Kernels.rmsNormForward(out: N, rstd: Rs, input: X, weight: s.value(p.ln1), eps: c.layerNormEps)
+            keep(Rs, \.rstd1, layer: l)
             Kernels.linearForward(out: QC, input: N, weight: s.value(p.cq))
+            keep(QC, \.qc, layer: l)
             let kv = crossKV[l].tensor(rows: maxPrompts * S, cols: 2 * I)
             var crossCall = AttentionCall(q: QC, qOffset: 0, k: kv, kOffset: 0, v: kv, vOffset: I, batch: m,
                                           queryLength: 1, keyLength: S, heads: H, headWidth: c.headWidth, outStride: I)
@@ -114,15 +126,24 @@ public final class T5Decoder: @unchecked Sendable {
             crossCall.keyLengths = UnsafePointer(crossLengths.base)
             Kernels.attentionDecode(crossCall, out: CTX)
             Kernels.gemm(transposeB: true, CTX, s.value(p.co), into: X, beta: 1)
+            keep(X, \.y2, layer: l)
             Kernels.rmsNormForward(out: N, rstd: Rs, input: X, weight: s.value(p.ln2), eps: c.layerNormEps)
+            keep(Rs, \.rstd2, layer: l)
             Kernels.linearForward(out: FF, input: N, weight: s.value(p.wi))
             Kernels.reluForward(FF, into: FF)
+            keep(FF, \.fd, layer: l)
             Kernels.gemm(transposeB: true, FF, s.value(p.wo), into: X, beta: 1)
         }
         let O = out.tensor(rows: m, cols: C)
         Kernels.rmsNormForward(out: O, rstd: Rs, input: X, weight: s.value(model.decoderFinal), eps: c.layerNormEps)
         let z = logitBuffer.tensor(rows: m, cols: c.vocabulary)
         Kernels.gemm(transposeB: true, O, model.embedding, into: z, alpha: 1 / Float(C).squareRoot())
+        if let recording {
+            DecoderRecording.keep(X, in: recording.finalIn, at: first)
+            DecoderRecording.keep(Rs, in: recording.finalRstd, at: first)
+            DecoderRecording.keep(O, in: recording.out, at: first)
+            DecoderRecording.keep(z, in: recording.logits, at: first)
+        }
         return z
     }
 

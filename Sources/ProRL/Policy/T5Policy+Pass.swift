@@ -217,6 +217,8 @@ public final class T5Pass: @unchecked Sendable {
     public let encoder: T5EncoderPass
     private let arena: Arena
     private let decInputs, labels, decLengths, decStarts: Int32Buffer
+    /// Recorded row of each packed row (forward from a recording).
+    private let recordRows: Int32Buffer
 
     /// Saved per decoder layer. The norms' outputs and the cross-attention
     /// keys/values of the encoder output are recomputed in backward.
@@ -245,6 +247,7 @@ public final class T5Pass: @unchecked Sendable {
         labels = Int32Buffer(capacity: capacity.rows)
         decLengths = Int32Buffer(capacity: capacity.sequences)
         decStarts = Int32Buffer(capacity: capacity.sequences)
+        recordRows = Int32Buffer(capacity: capacity.rows)
     }
 
     /// Floats of decoder workspace a pass of this capacity takes (forward
@@ -267,9 +270,13 @@ public final class T5Pass: @unchecked Sendable {
     /// (`[rows, vocabulary]`, non-zero = allowed), every distribution is the
     /// softmax renormalised over its row's allowed tokens — the distribution
     /// a constrained sampler draws from — for the log-probs, the entropy and
-    /// the gradient alike.
+    /// the gradient alike. With `recording` (of a decoder that sampled `b`'s
+    /// decoder sequences, sequence r in slot r; no dropout), the decoder's
+    /// activations are taken from it instead of recomputed: only the
+    /// encoder, the cross-attention keys/values and the attention
+    /// probabilities (in this pass's layout) are computed.
     public func forward(_ b: PolicyBatch, training: Bool, seed: UInt64 = 0, step: UInt64 = 0, entropy: Bool = false,
-                        logitMask: UnsafePointer<UInt8>? = nil) {
+                        logitMask: UnsafePointer<UInt8>? = nil, recording: DecoderRecording? = nil) {
         let c = model.config, s = model.store
         let C = c.modelWidth, I = c.inner, H = c.heads
         let P = b.prompts, S = b.encoderLength, ES = P * S, R = b.rows, T = b.maxDecoderLength
@@ -285,6 +292,11 @@ public final class T5Pass: @unchecked Sendable {
         labels.set(b.labels)
         decLengths.set(b.decoderLengths)
         decStarts.set(b.decoderStarts)
+        if let recording { locate(b, in: recording) }
+        /// out = the recorded rows of `buffer` (`recording` only).
+        func recorded(_ out: Tensor, _ buffer: FloatBuffer) {
+            Kernels.embeddingForward(out: out, table: recording!.table(buffer, cols: out.cols), ids: recordRows.base)
+        }
         let eo = encoder.forward(tokens: b.encoderTokens, lengths: b.encoderLengths, prompts: P, length: S,
                                  training: training, seed: seed, step: step)
         encOut = eo
@@ -299,54 +311,93 @@ public final class T5Pass: @unchecked Sendable {
 
         // decoder over packed rows
         var y = arena.take(rows: R, cols: C)
-        Kernels.embeddingForward(out: y, table: model.embedding, ids: decInputs.base)
-        dropout(y, site: 300)
+        if let recording {
+            recorded(y, recording.layers[0].y)
+        } else {
+            Kernels.embeddingForward(out: y, table: model.embedding, ids: decInputs.base)
+            dropout(y, site: 300)
+        }
         dec.removeAll(keepingCapacity: true)
         for (l, p) in model.decoder.enumerated() {
+            let kept = recording?.layers[l]
             let n0 = normed, rstd0 = arena.take(rows: R, cols: 1)
-            Kernels.rmsNormForward(out: n0, rstd: rstd0, input: y, weight: s.value(p.ln0), eps: c.layerNormEps)
             let qkv = arena.take(rows: R, cols: 3 * I)
-            Kernels.linearForward(out: qkv, input: n0, weight: s.fusedValue([p.q, p.k, p.v]))
+            if let kept {
+                recorded(rstd0, kept.rstd0)
+                recorded(qkv, kept.qkv)
+            } else {
+                Kernels.rmsNormForward(out: n0, rstd: rstd0, input: y, weight: s.value(p.ln0), eps: c.layerNormEps)
+                Kernels.linearForward(out: qkv, input: n0, weight: s.fusedValue([p.q, p.k, p.v]))
+            }
             let probs = arena.take(rows: 1, cols: R * H * T), ctx = arena.take(rows: R, cols: I)
             Kernels.attentionForward(decoderSelfCall(qkv, out: ctx, layer: l), out: ctx, probs: probs, scratch: scratch)
             let y1 = arena.take(rows: R, cols: C)
-            Kernels.linearForward(out: y1, input: ctx, weight: s.value(p.o))
-            dropout(y1, site: 302 + 8 * l)
-            Kernels.add(y1, y, into: y1)
+            if let kept {
+                recorded(y1, kept.y1)
+            } else {
+                Kernels.linearForward(out: y1, input: ctx, weight: s.value(p.o))
+                dropout(y1, site: 302 + 8 * l)
+                Kernels.add(y1, y, into: y1)
+            }
             let n1 = normed, rstd1 = arena.take(rows: R, cols: 1)
-            Kernels.rmsNormForward(out: n1, rstd: rstd1, input: y1, weight: s.value(p.ln1), eps: c.layerNormEps)
             let qc = arena.take(rows: R, cols: I)
-            Kernels.linearForward(out: qc, input: n1, weight: s.value(p.cq))
+            if let kept {
+                recorded(rstd1, kept.rstd1)
+                recorded(qc, kept.qc)
+            } else {
+                Kernels.rmsNormForward(out: n1, rstd: rstd1, input: y1, weight: s.value(p.ln1), eps: c.layerNormEps)
+                Kernels.linearForward(out: qc, input: n1, weight: s.value(p.cq))
+            }
             Kernels.linearForward(out: kv, input: eo, weight: s.fusedValue([p.ck, p.cv]))
             let probsC = arena.take(rows: 1, cols: R * H * S), ctxC = arena.take(rows: R, cols: I)
             Kernels.attentionForward(crossCall(qc, kv, layer: l), out: ctxC, probs: probsC, scratch: scratch)
             let y2 = arena.take(rows: R, cols: C)
-            Kernels.linearForward(out: y2, input: ctxC, weight: s.value(p.co))
-            dropout(y2, site: 304 + 8 * l)
-            Kernels.add(y2, y1, into: y2)
+            if let kept {
+                recorded(y2, kept.y2)
+            } else {
+                Kernels.linearForward(out: y2, input: ctxC, weight: s.value(p.co))
+                dropout(y2, site: 304 + 8 * l)
+                Kernels.add(y2, y1, into: y2)
+            }
             let n2 = normed, rstd2 = arena.take(rows: R, cols: 1)
-            Kernels.rmsNormForward(out: n2, rstd: rstd2, input: y2, weight: s.value(p.ln2), eps: c.layerNormEps)
             let fd = arena.take(rows: R, cols: c.ffWidth)
-            Kernels.linearForward(out: fd, input: n2, weight: s.value(p.wi))
-            Kernels.reluForward(fd, into: fd)
-            dropout(fd, site: 305 + 8 * l)
+            if let kept {
+                recorded(rstd2, kept.rstd2)
+                recorded(fd, kept.fd)
+            } else {
+                Kernels.rmsNormForward(out: n2, rstd: rstd2, input: y2, weight: s.value(p.ln2), eps: c.layerNormEps)
+                Kernels.linearForward(out: fd, input: n2, weight: s.value(p.wi))
+                Kernels.reluForward(fd, into: fd)
+                dropout(fd, site: 305 + 8 * l)
+            }
             let y3 = arena.take(rows: R, cols: C)
-            Kernels.linearForward(out: y3, input: fd, weight: s.value(p.wo))
-            dropout(y3, site: 306 + 8 * l)
-            Kernels.add(y3, y2, into: y3)
+            if let recording {
+                recorded(y3, l + 1 < c.decoderLayers ? recording.layers[l + 1].y : recording.finalIn)
+            } else {
+                Kernels.linearForward(out: y3, input: fd, weight: s.value(p.wo))
+                dropout(y3, site: 306 + 8 * l)
+                Kernels.add(y3, y2, into: y3)
+            }
             dec.append(DecoderActivations(y: y, rstd0: rstd0, qkv: qkv, probs: probs, ctx: ctx, y1: y1, rstd1: rstd1, qc: qc,
                                           probsC: probsC, ctxC: ctxC, y2: y2, rstd2: rstd2, fd: fd))
             y = y3
         }
         let dOut = arena.take(rows: R, cols: C), dr = arena.take(rows: R, cols: 1)
-        Kernels.rmsNormForward(out: dOut, rstd: dr, input: y, weight: s.value(model.decoderFinal), eps: c.layerNormEps)
-        dropout(dOut, site: 500)
+        // output layer: logits = (h · d^-½) · sharedᵀ
+        let z = arena.take(rows: R, cols: c.vocabulary)
+        if let recording {
+            recorded(dOut, recording.out)
+            recorded(dr, recording.finalRstd)
+            recorded(z, recording.logits)
+            if logitScale != 1 { Kernels.scale(z, by: logitScale) }
+        } else {
+            Kernels.rmsNormForward(out: dOut, rstd: dr, input: y, weight: s.value(model.decoderFinal), eps: c.layerNormEps)
+            dropout(dOut, site: 500)
+            Kernels.gemm(transposeB: true, dOut, model.embedding, into: z, alpha: outputScale)
+        }
         decFinalIn = y
         decOut = dOut
         decRstd = dr
-        // output layer: logits = (h · d^-½) · sharedᵀ
-        let z = arena.take(rows: R, cols: c.vocabulary)
-        Kernels.gemm(transposeB: true, dOut, model.embedding, into: z, alpha: outputScale)
         if let logitMask { Kernels.maskFill(z, mask: logitMask) }
         logits = z
         let losses = arena.take(rows: R, cols: 1), ent = arena.take(rows: R, cols: 1)
@@ -354,6 +405,23 @@ public final class T5Pass: @unchecked Sendable {
         lossBuffer = losses
         entropyBuffer = entropy ? ent : nil
         forwardEnd = arena.mark
+    }
+
+    /// Fills `recordRows` with the recorded row of each packed row of `b`
+    /// (sequence r is slot r of `recording`), checking that the recording
+    /// fed the same tokens.
+    private func locate(_ b: PolicyBatch, in recording: DecoderRecording) {
+        precondition(!training, "a recorded decoder pass has no dropout")
+        precondition(recording.config == model.config, "the recording is of another architecture")
+        for r in 0..<b.sequences {
+            let start = Int(b.decoderStarts[r])
+            for t in 0..<Int(b.decoderLengths[r]) {
+                guard let row = recording.row(slot: r, position: t), recording.inputs[row] == b.decoderInputs[start + t] else {
+                    preconditionFailure("the recording did not decode sequence \(r)'s token \(t) of this batch")
+                }
+                recordRows[start + t] = Int32(row)
+            }
+        }
     }
 
     /// The output logits `[rows, vocabulary]` of the last forward (until

@@ -40,12 +40,17 @@ public struct RLLossInput {
     public var advantages: [[Double]]
     /// The loss normaliser: valid rollouts of the whole step.
     public var normaliser: Double
+    /// What the sampler computed for these rollouts (rollout r in slot r),
+    /// taken by the policy's pass instead of recomputing it; nil: recompute.
+    public var recording: DecoderRecording?
 
-    public init(encoder: [[Int32]], rollouts: [Rollout], advantages: [[Double]], normaliser: Double) {
+    public init(encoder: [[Int32]], rollouts: [Rollout], advantages: [[Double]], normaliser: Double,
+                recording: DecoderRecording? = nil) {
         self.encoder = encoder
         self.rollouts = rollouts
         self.advantages = advantages
         self.normaliser = normaliser
+        self.recording = recording
     }
 }
 
@@ -102,6 +107,17 @@ public final class RLTrainer {
     private let mask: UnsafeMutablePointer<UInt8>
     private let maskScratch: Int32Buffer
     private let schedule: LearningRateSchedule
+    /// Whether a step's loss pass takes the decoder activations its
+    /// sampling recorded instead of recomputing them (the same loss and
+    /// gradient up to rounding; `RecordedPassTests`).
+    public var reusesSamplerActivations = true
+    /// Bytes the step's recordings may take at most (their capacity, every
+    /// rollout at the longest length): a quarter of this machine's memory.
+    /// Micro-batches beyond it recompute.
+    public var recordingBudget = Double(ProcessInfo.processInfo.physicalMemory) / 4
+    private var recordingPool: [DecoderRecording] = []
+    /// Micro-batches of the last step whose loss pass took their recordings.
+    public private(set) var recordedMicroBatches = 0
 
     /// - Parameters:
     ///   - policy: the policy to train (in place): the pretrained one, or a
@@ -226,6 +242,23 @@ public final class RLTrainer {
         return out
     }
 
+    /// Recordings for the first of `microBatches` micro-batches, as many as
+    /// ``recordingBudget`` allows (none when ``reusesSamplerActivations``
+    /// is off); made on first use and kept.
+    private func recordings(microBatches: Int) -> [DecoderRecording?] {
+        guard reusesSamplerActivations else { return [] }
+        let decoder = decoding.decoder
+        let c = policy.model.config
+        let perRow = c.decoderLayers * (3 * c.modelWidth + 4 * c.inner + c.ffWidth + 3) + 2 * c.modelWidth + 1 + c.vocabulary
+        let bytes = Double(perRow * decoder.maxRows * decoder.maxSteps) * 4
+        let fit = recordingBudget / max(bytes, 1)
+        let wanted = fit >= Double(microBatches) ? microBatches : fit >= 1 ? Int(fit) : 0
+        while recordingPool.count < wanted {
+            recordingPool.append(DecoderRecording(config: c, maxRows: decoder.maxRows, maxSteps: decoder.maxSteps))
+        }
+        return Array(recordingPool.prefix(wanted))
+    }
+
     /// Micro-batches (prompt ranges, from 0) of `count` prompts.
     private func microBatches(_ count: Int) -> [Range<Int>] {
         let m = min(settings.microBatchPrompts, settings.promptsPerStep)
@@ -234,16 +267,19 @@ public final class RLTrainer {
 
     /// Samples G rollouts for each prompt (micro-batch by micro-batch; rows
     /// numbered over the whole step, whose prompt `firstPrompt` the first
-    /// of `encoder` is).
-    public func sampleRollouts(encoder: [[Int32]], stream: UInt64, firstPrompt: Int = 0) -> [Rollout] {
+    /// of `encoder` is). Micro-batch k records its decoder activations into
+    /// `recordings[k]` where there is one.
+    public func sampleRollouts(encoder: [[Int32]], stream: UInt64, firstPrompt: Int = 0,
+                               recordings: [DecoderRecording?] = []) -> [Rollout] {
         let G = settings.rollouts
         var out: [Rollout] = []
         out.reserveCapacity(encoder.count * G)
         let m = min(settings.microBatchPrompts, settings.promptsPerStep)
-        for start in stride(from: 0, to: encoder.count, by: m) {
+        for (k, start) in stride(from: 0, to: encoder.count, by: m).enumerated() {
             let end = min(start + m, encoder.count)
             let sampled = decoding.sample(prompts: Array(encoder[start..<end]), samplesPerPrompt: G, options: settings.decoding,
-                                          stream: stream, rowOffset: (firstPrompt + start) * G)
+                                          stream: stream, rowOffset: (firstPrompt + start) * G,
+                                          recording: k < recordings.count ? recordings[k] : nil)
             out += sampled.map { Rollout(tokens: $0.tokens, tokenizer: policy.tokenizer, maxItems: settings.maxItems) }
         }
         return out
@@ -277,7 +313,7 @@ public final class RLTrainer {
             }
             logitMask = UnsafePointer(mask)
         }
-        pass.forward(batch, training: false, entropy: true, logitMask: logitMask)
+        pass.forward(batch, training: false, entropy: true, logitMask: logitMask, recording: input.recording)
         referencePass.forward(batch, training: false, logitMask: logitMask)
         let logp = pass.tokenLosses, refLogp = referencePass.tokenLosses  // −log p
         let w = weights.tensor(rows: batch.rows, cols: 1), g = klWeights.tensor(rows: batch.rows, cols: 1)
@@ -344,8 +380,11 @@ public final class RLTrainer {
         let mine = collective.shard(tasks.count)  // all of them in one process
         let encoder = tasks[mine].map { policy.encoderTokens(history: $0.history, target: $0.target) }
 
-        // 1. rollouts (this rank's prompts)
-        let local = sampleRollouts(encoder: encoder, stream: UInt64(step), firstPrompt: mine.lowerBound)
+        // 1. rollouts (this rank's prompts), recording what the decoder
+        //    computed for the loss pass
+        let recordings = recordings(microBatches: microBatches(mine.count).count)
+        let local = sampleRollouts(encoder: encoder, stream: UInt64(step), firstPrompt: mine.lowerBound, recordings: recordings)
+        recordedMicroBatches = recordings.count
         timer.lap("generate")
 
         // 2. step rewards of this rank's rollouts, then those of the whole
@@ -369,10 +408,11 @@ public final class RLTrainer {
         let n = Double(max(rollouts.filter { $0.length > 0 }.count, 1))
         policy.model.store.zeroGrads()
         var localParts: [RLLossParts] = []
-        for m in microBatches(mine.count) {
+        for (k, m) in microBatches(mine.count).enumerated() {
             let rows = ((mine.lowerBound + m.lowerBound) * G)..<((mine.lowerBound + m.upperBound) * G)
             localParts += lossParts(RLLossInput(encoder: Array(encoder[m]), rollouts: Array(rollouts[rows]),
-                                                advantages: Array(advantages[rows]), normaliser: n), backward: true)
+                                                advantages: Array(advantages[rows]), normaliser: n,
+                                                recording: k < recordings.count ? recordings[k] : nil), backward: true)
         }
         let parts = try gatheredSum(localParts)
         timer.lap("loss_passes")
