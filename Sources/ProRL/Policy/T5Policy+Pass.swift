@@ -317,67 +317,53 @@ public final class T5Pass: @unchecked Sendable {
             Kernels.embeddingForward(out: y, table: model.embedding, ids: decInputs.base)
             dropout(y, site: 300)
         }
+        /// out = RMSNorm(input) · Wᵀ, rstd its reciprocal RMS (or their recorded rows).
+        func normThenLinear(_ out: Tensor, rstd: Tensor, _ input: Tensor, norm: Int, weight: Tensor,
+                            recordedAs kept: (out: FloatBuffer, rstd: FloatBuffer)?) {
+            if let kept {
+                recorded(rstd, kept.rstd)
+                recorded(out, kept.out)
+            } else {
+                Kernels.rmsNormForward(out: normed, rstd: rstd, input: input, weight: s.value(norm), eps: c.layerNormEps)
+                Kernels.linearForward(out: out, input: normed, weight: weight)
+            }
+        }
+        /// out = residual + dropout(x · Wᵀ) (or its recorded rows).
+        func residual(_ out: Tensor, _ x: Tensor, weight: Int, plus residual: Tensor, site: Int, recordedAs kept: FloatBuffer?) {
+            if let kept {
+                recorded(out, kept)
+            } else {
+                Kernels.linearForward(out: out, input: x, weight: s.value(weight))
+                dropout(out, site: site)
+                Kernels.add(out, residual, into: out)
+            }
+        }
         dec.removeAll(keepingCapacity: true)
         for (l, p) in model.decoder.enumerated() {
             let kept = recording?.layers[l]
-            let n0 = normed, rstd0 = arena.take(rows: R, cols: 1)
-            let qkv = arena.take(rows: R, cols: 3 * I)
-            if let kept {
-                recorded(rstd0, kept.rstd0)
-                recorded(qkv, kept.qkv)
-            } else {
-                Kernels.rmsNormForward(out: n0, rstd: rstd0, input: y, weight: s.value(p.ln0), eps: c.layerNormEps)
-                Kernels.linearForward(out: qkv, input: n0, weight: s.fusedValue([p.q, p.k, p.v]))
-            }
+            let rstd0 = arena.take(rows: R, cols: 1), qkv = arena.take(rows: R, cols: 3 * I)
+            normThenLinear(qkv, rstd: rstd0, y, norm: p.ln0, weight: s.fusedValue([p.q, p.k, p.v]),
+                           recordedAs: kept.map { ($0.qkv, $0.rstd0) })
             let probs = arena.take(rows: 1, cols: R * H * T), ctx = arena.take(rows: R, cols: I)
             Kernels.attentionForward(decoderSelfCall(qkv, out: ctx, layer: l), out: ctx, probs: probs, scratch: scratch)
             let y1 = arena.take(rows: R, cols: C)
-            if let kept {
-                recorded(y1, kept.y1)
-            } else {
-                Kernels.linearForward(out: y1, input: ctx, weight: s.value(p.o))
-                dropout(y1, site: 302 + 8 * l)
-                Kernels.add(y1, y, into: y1)
-            }
-            let n1 = normed, rstd1 = arena.take(rows: R, cols: 1)
-            let qc = arena.take(rows: R, cols: I)
-            if let kept {
-                recorded(rstd1, kept.rstd1)
-                recorded(qc, kept.qc)
-            } else {
-                Kernels.rmsNormForward(out: n1, rstd: rstd1, input: y1, weight: s.value(p.ln1), eps: c.layerNormEps)
-                Kernels.linearForward(out: qc, input: n1, weight: s.value(p.cq))
-            }
+            residual(y1, ctx, weight: p.o, plus: y, site: 302 + 8 * l, recordedAs: kept?.y1)
+            let rstd1 = arena.take(rows: R, cols: 1), qc = arena.take(rows: R, cols: I)
+            normThenLinear(qc, rstd: rstd1, y1, norm: p.ln1, weight: s.value(p.cq), recordedAs: kept.map { ($0.qc, $0.rstd1) })
             Kernels.linearForward(out: kv, input: eo, weight: s.fusedValue([p.ck, p.cv]))
             let probsC = arena.take(rows: 1, cols: R * H * S), ctxC = arena.take(rows: R, cols: I)
             Kernels.attentionForward(crossCall(qc, kv, layer: l), out: ctxC, probs: probsC, scratch: scratch)
             let y2 = arena.take(rows: R, cols: C)
-            if let kept {
-                recorded(y2, kept.y2)
-            } else {
-                Kernels.linearForward(out: y2, input: ctxC, weight: s.value(p.co))
-                dropout(y2, site: 304 + 8 * l)
-                Kernels.add(y2, y1, into: y2)
-            }
-            let n2 = normed, rstd2 = arena.take(rows: R, cols: 1)
-            let fd = arena.take(rows: R, cols: c.ffWidth)
-            if let kept {
-                recorded(rstd2, kept.rstd2)
-                recorded(fd, kept.fd)
-            } else {
-                Kernels.rmsNormForward(out: n2, rstd: rstd2, input: y2, weight: s.value(p.ln2), eps: c.layerNormEps)
-                Kernels.linearForward(out: fd, input: n2, weight: s.value(p.wi))
+            residual(y2, ctxC, weight: p.co, plus: y1, site: 304 + 8 * l, recordedAs: kept?.y2)
+            let rstd2 = arena.take(rows: R, cols: 1), fd = arena.take(rows: R, cols: c.ffWidth)
+            normThenLinear(fd, rstd: rstd2, y2, norm: p.ln2, weight: s.value(p.wi), recordedAs: kept.map { ($0.fd, $0.rstd2) })
+            if kept == nil {
                 Kernels.reluForward(fd, into: fd)
                 dropout(fd, site: 305 + 8 * l)
             }
             let y3 = arena.take(rows: R, cols: C)
-            if let recording {
-                recorded(y3, l + 1 < c.decoderLayers ? recording.layers[l + 1].y : recording.finalIn)
-            } else {
-                Kernels.linearForward(out: y3, input: fd, weight: s.value(p.wo))
-                dropout(y3, site: 306 + 8 * l)
-                Kernels.add(y3, y2, into: y3)
-            }
+            let next = recording.map { l + 1 < c.decoderLayers ? $0.layers[l + 1].y : $0.finalIn }
+            residual(y3, fd, weight: p.wo, plus: y2, site: 306 + 8 * l, recordedAs: next)
             dec.append(DecoderActivations(y: y, rstd0: rstd0, qkv: qkv, probs: probs, ctx: ctx, y1: y1, rstd1: rstd1, qc: qc,
                                           probsC: probsC, ctxC: ctxC, y2: y2, rstd2: rstd2, fd: fd))
             y = y3
