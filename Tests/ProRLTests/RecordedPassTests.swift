@@ -75,6 +75,26 @@ struct RecordedPassTests {
                 "moving the weights did not move the recomputed log-probs: the comparison above cannot tell the passes apart")
     }
 
+    @Test("a pass that keeps no activations (the RL reference's) scores bit for bit as one that does")
+    func scoringPassEqualsTrainingPass() throws {
+        let policy = try Self.policy()
+        let c = policy.model.config
+        let tasks = RLObjectiveTests.tasks(3, items: 9)
+        let prompts = tasks.map { policy.encoderTokens(history: $0.history, target: $0.target) }
+        var rng = SeededGenerator(seed: 2)
+        let targets = (0..<6).map { _ in (0..<(1 + Int(rng.below(4)))).flatMap { _ in policy.tokenizer.tokens(of: Int32(1 + rng.below(9))) } + [c.eosToken] }
+        let batch = PolicyBatch(encoder: prompts, targets: targets, group: 2, startToken: c.decoderStartToken)
+        let capacity = T5Pass.Capacity(prompts: 3, encoderLength: prompts.map(\.count).max()!, sequences: 6,
+                                       decoderLength: batch.maxDecoderLength)
+        let training = T5Pass(model: policy.model, capacity: capacity)
+        let scoring = T5Pass(model: policy.model, capacity: capacity, keepsActivations: false)
+        training.forward(batch, training: false, entropy: true)
+        scoring.forward(batch, training: false, entropy: true)
+        #expect(scoring.tokenLosses.toArray() == training.tokenLosses.toArray(), "token losses differ")
+        #expect(scoring.tokenEntropy!.toArray() == training.tokenEntropy!.toArray(), "entropies differ")
+        #expect(scoring.lastLogits!.toArray() == training.lastLogits!.toArray(), "logits differ")
+    }
+
     @Test("RL steps taking sampling's recordings (some micro-batches, then all) equal steps that recompute")
     func trainerStepsAgree() throws {
         var s = RLSettings()

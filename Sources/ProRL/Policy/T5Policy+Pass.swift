@@ -238,11 +238,18 @@ public final class T5Pass: @unchecked Sendable {
     private var training = false, seed: UInt64 = 0, step: UInt64 = 0
     private var forwardEnd: Arena.Mark? = nil
 
-    public init(model: T5Policy, capacity: Capacity) {
+    /// Whether forward keeps what ``backward(weights:extraLogitGradient:meanOver:)``
+    /// needs. A pass that only scores (the RL reference) does not: its
+    /// decoder holds one layer's activations at a time, and its arena a
+    /// fraction of a training pass's.
+    public let keepsActivations: Bool
+
+    public init(model: T5Policy, capacity: Capacity, keepsActivations: Bool = true) {
         self.model = model
         self.capacity = capacity
+        self.keepsActivations = keepsActivations
         encoder = T5EncoderPass(model: model, maxPrompts: capacity.prompts, maxLength: capacity.encoderLength)
-        arena = Arena(capacity: T5Pass.floatsNeeded(model.config, capacity))
+        arena = Arena(capacity: T5Pass.floatsNeeded(model.config, capacity, keepsActivations: keepsActivations))
         decInputs = Int32Buffer(capacity: capacity.rows)
         labels = Int32Buffer(capacity: capacity.rows)
         decLengths = Int32Buffer(capacity: capacity.sequences)
@@ -251,15 +258,17 @@ public final class T5Pass: @unchecked Sendable {
     }
 
     /// Floats of decoder workspace a pass of this capacity takes (forward
-    /// and backward views, 16-float aligned).
-    static func floatsNeeded(_ c: T5Config, _ k: Capacity) -> Int {
+    /// and backward views, 16-float aligned; without kept activations, the
+    /// forward's with one decoder layer live).
+    static func floatsNeeded(_ c: T5Config, _ k: Capacity, keepsActivations: Bool = true) -> Int {
         let C = c.modelWidth, I = c.inner, F = c.ffWidth, H = c.heads, V = c.vocabulary
         let ES = k.prompts * k.encoderLength, R = k.rows, S = k.encoderLength, T = k.decoderLength
         let slabD = R * H * T, slabC = R * H * S  // packed probabilities [rows, H, keys]
-        let forward = R * (C + c.decoderLayers * (6 * C + 3 + 6 * I + F) + C + 1)
-            + ES * 2 * I + c.decoderLayers * (slabD + slabC) + max(slabD, slabC) + H * T * T + R * V + 2 * R
+        let layersLive = keepsActivations ? c.decoderLayers : 1
+        let forward = R * ((keepsActivations ? C : 3 * C) + layersLive * (6 * C + 3 + 6 * I + F) + C + 1)
+            + ES * 2 * I + layersLive * (slabD + slabC) + max(slabD, slabC) + H * T * T + R * V + 2 * R
         let backward = R * (3 * C + 4 * I + F) + ES * (2 * I + C) + max(slabD, slabC) + H * T * T
-        return forward + backward + 16 * (30 + 24 * c.decoderLayers)
+        return forward + (keepsActivations ? backward : 0) + 16 * (30 + 24 * c.decoderLayers)
     }
 
     // MARK: Forward
@@ -339,7 +348,11 @@ public final class T5Pass: @unchecked Sendable {
             }
         }
         dec.removeAll(keepingCapacity: true)
+        // without kept activations, each layer's views are given back after
+        // it and the residual stream alternates between two buffers
+        let stream = keepsActivations ? [] : [arena.take(rows: R, cols: C), arena.take(rows: R, cols: C)]
         for (l, p) in model.decoder.enumerated() {
+            let layerStart = arena.mark
             let kept = recording?.layers[l]
             let rstd0 = arena.take(rows: R, cols: 1), qkv = arena.take(rows: R, cols: 3 * I)
             normThenLinear(qkv, rstd: rstd0, y, norm: p.ln0, weight: s.fusedValue([p.q, p.k, p.v]),
@@ -361,11 +374,15 @@ public final class T5Pass: @unchecked Sendable {
                 Kernels.reluForward(fd, into: fd)
                 dropout(fd, site: 305 + 8 * l)
             }
-            let y3 = arena.take(rows: R, cols: C)
+            let y3 = keepsActivations ? arena.take(rows: R, cols: C) : stream[l % 2]
             let next = recording.map { l + 1 < c.decoderLayers ? $0.layers[l + 1].y : $0.finalIn }
             residual(y3, fd, weight: p.wo, plus: y2, site: 306 + 8 * l, recordedAs: next)
-            dec.append(DecoderActivations(y: y, rstd0: rstd0, qkv: qkv, probs: probs, ctx: ctx, y1: y1, rstd1: rstd1, qc: qc,
-                                          probsC: probsC, ctxC: ctxC, y2: y2, rstd2: rstd2, fd: fd))
+            if keepsActivations {
+                dec.append(DecoderActivations(y: y, rstd0: rstd0, qkv: qkv, probs: probs, ctx: ctx, y1: y1, rstd1: rstd1,
+                                              qc: qc, probsC: probsC, ctxC: ctxC, y2: y2, rstd2: rstd2, fd: fd))
+            } else {
+                arena.rewind(to: layerStart)
+            }
             y = y3
         }
         let dOut = arena.take(rows: R, cols: C), dr = arena.take(rows: R, cols: 1)
@@ -445,6 +462,7 @@ public final class T5Pass: @unchecked Sendable {
     /// with respect to the logits (`extraLogitGradient` `[rows, vocabulary]`,
     /// e.g. a KL term's). Call once per forward (it consumes the logits).
     public func backward(weights: Tensor? = nil, extraLogitGradient: Tensor? = nil, meanOver: Int? = nil) {
+        precondition(keepsActivations, "backward of a pass that keeps no activations")
         let c = model.config, s = model.store, b = batch!
         let C = c.modelWidth, I = c.inner, H = c.heads
         let P = b.prompts, S = b.encoderLength, ES = P * S, R = b.rows, T = b.maxDecoderLength

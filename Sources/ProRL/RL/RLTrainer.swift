@@ -204,7 +204,7 @@ public final class RLTrainer {
         decoding = PathDecoding(decoder: decoder, tokenizer: policy.tokenizer)
         let capacity = T5Pass.Capacity(prompts: P, encoderLength: encoderLength, sequences: P * G, decoderLength: decoderLength)
         pass = T5Pass(model: policy.model, capacity: capacity)
-        referencePass = T5Pass(model: self.reference, capacity: capacity)
+        referencePass = T5Pass(model: self.reference, capacity: capacity, keepsActivations: false)
         // the sampled distribution is softmax(logits / T): score it, and the reference, at T too
         if settings.logProbSupport == .sampled {
             pass.logitScale = 1 / settings.temperature
