@@ -39,7 +39,7 @@ let package = Package(
             name: "CKernels",
             path: "CKernels",
             exclude: [
-                "src/gemm_ukernel.inc", "src/attention_simd.inc", "src/softmax_simd.inc",
+                "src/gemm_ukernel.inc", "src/attention_simd.inc", "src/softmax_simd.inc", "src/kl_simd.inc",
                 "src/activation_simd.inc", "src/scoring_simd.inc", "src/norm_simd.inc", "src/isa_table.inc",
             ],
             sources: ["src"],

@@ -401,6 +401,12 @@ static void run_xent(void *p) {
     if (c->naive) pk_crossentropy_naive(c->m, c->y, NULL, c->x, c->t, NULL, 1.0f / c->N, c->N, c->C, -100);
     else pk_crossentropy(c->m, c->y, NULL, c->x, c->t, NULL, 1.0f / c->N, c->N, c->C, -100);
 }
+/* exact KL of x's softmax to g's, and its gradient into dx (the RL loss). */
+static void run_kl(void *p) {
+    rows_ctx *c = p;
+    if (c->naive) pk_kl_categorical_naive(c->r, c->dx, c->x, c->g, NULL, NULL, 0.5f, c->N, c->C);
+    else pk_kl_categorical(c->r, c->dx, c->x, c->g, NULL, NULL, 0.5f, c->N, c->C);
+}
 static void run_log_softmax(void *p) {
     rows_ctx *c = p;
     if (c->naive) pk_log_softmax_fwd_naive(c->y, c->x, NULL, c->N, c->C);
@@ -681,6 +687,7 @@ int main(int argc, char **argv) {
     /* cross-entropy: ~25 flops per element (exp ≈ 20 + max/sum/grad), bytes: 1 read + 1 write */
     bench_rows("crossentropy", "policy vocab", run_xent, 10496, 1027, 8, 0);
     bench_rows("crossentropy", "sasrec all-position", run_xent, 12800, 3706, 8, 0);
+    bench_rows("kl_categorical", "policy vocab", run_kl, 10496, 1027, 12, 0);
     bench_rows("log_softmax", "policy vocab", run_log_softmax, 10496, 1027, 8, 0);
     bench_rows("rmsnorm", "policy fwd+bwd", run_rmsnorm, 11520, 128, 20, 0);
     bench_rows("layernorm", "sasrec fwd+bwd", run_layernorm, 12800, 64, 20, 0);

@@ -157,6 +157,9 @@ typedef struct pk_isa_ops {
                             int C, int log_domain);
     void (*xent_row)(float *loss, float *dlogits, float *entropy,
                      const float *logits, int target, float g, int V);
+    /* exact KL(softmax(x) ‖ softmax(r)) over a masked support, and w·∂/∂x */
+    void (*kl_row)(float *kl, float *g, const float *x, const float *r,
+                   const uint8_t *mask, float w, int C);
     float (*rmsnorm_fwd_row)(float *y, const float *x, const float *w, int C, float eps);
     void (*rmsnorm_bwd_row)(float *dx, const float *g, const float *x, const float *w, float r, int C);
     void (*layernorm_fwd_row)(float *y, float *mean, float *rstd, const float *x, const float *w,

@@ -10,6 +10,7 @@
 #include "gemm_ukernel.inc"
 #include "attention_simd.inc"
 #include "softmax_simd.inc"
+#include "kl_simd.inc"
 #include "norm_simd.inc"
 #include "activation_simd.inc"
 #include "scoring_simd.inc"

@@ -1,9 +1,10 @@
 /*
  * kl.c — exact KL divergence between two categorical distributions given by
  * logits over the same (masked) support, with its gradient with respect to
- * the first one's logits; and the masked fill that restricts logits to a
- * support. Rows in parallel; each row's sums run in a fixed order, so results
- * do not depend on the thread count.
+ * the first one's logits (rows in parallel over the vectorised row body,
+ * kl_simd.inc), its naive twin, and the masked fill that restricts logits to
+ * a support. Each row's sums run in a fixed order, so results do not depend
+ * on the thread count.
  */
 #include "internal.h"
 
@@ -21,8 +22,21 @@ void pk_mask_fill(float *x, const uint8_t *mask, int N, int C) {
     }
 }
 
-/* Row statistics: max and log Σ exp over the support. Returns 0 when the
- * row's support is empty. */
+void pk_kl_categorical(float *kl, float *dlogits, const float *logits,
+                       const float *ref_logits, const uint8_t *mask,
+                       const float *dkl, float scale, int N, int C) {
+    const pk_isa_ops *ops = pk_ops();
+    int nt = pk_threads_for(12.0 * N * C);
+    PK_PARALLEL_FOR(nt)
+    for (int n = 0; n < N; n++) {
+        size_t o = (size_t)n * C;
+        ops->kl_row(kl + n, dlogits ? dlogits + o : NULL, logits + o, ref_logits + o,
+                    mask ? mask + o : NULL, dkl ? dkl[n] : scale, C);
+    }
+}
+
+/* The naive twin's row statistics: log Σ exp over the support, term by
+ * term. Returns 0 when the row's support is empty. */
 static int row_lse(const float *x, const uint8_t *m, int C, float *lse) {
     float mx = -INFINITY;
     for (int c = 0; c < C; c++)
@@ -33,41 +47,6 @@ static int row_lse(const float *x, const uint8_t *m, int C, float *lse) {
         if (!m || m[c]) s += expf(x[c] - mx);
     *lse = mx + logf(s);
     return 1;
-}
-
-static void kl_row(float *kl, float *g, const float *x, const float *r,
-                   const uint8_t *m, float w, int C) {
-    float lp, lq;
-    if (!row_lse(x, m, C, &lp) || !row_lse(r, m, C, &lq)) {
-        *kl = 0.0f;
-        if (g) for (int c = 0; c < C; c++) g[c] = 0.0f;
-        return;
-    }
-    float k = 0.0f;
-    for (int c = 0; c < C; c++) {
-        if (m && !m[c]) continue;
-        float a = x[c] - lp, b = r[c] - lq;
-        k += expf(a) * (a - b);
-    }
-    *kl = k;
-    if (!g) return;
-    for (int c = 0; c < C; c++) {
-        if (m && !m[c]) { g[c] = 0.0f; continue; }
-        float a = x[c] - lp, b = r[c] - lq;
-        g[c] = w * expf(a) * (a - b - k);
-    }
-}
-
-void pk_kl_categorical(float *kl, float *dlogits, const float *logits,
-                       const float *ref_logits, const uint8_t *mask,
-                       const float *dkl, float scale, int N, int C) {
-    int nt = pk_threads_for(12.0 * N * C);
-    PK_PARALLEL_FOR(nt)
-    for (int n = 0; n < N; n++) {
-        size_t o = (size_t)n * C;
-        kl_row(kl + n, dlogits ? dlogits + o : NULL, logits + o, ref_logits + o,
-               mask ? mask + o : NULL, dkl ? dkl[n] : scale, C);
-    }
 }
 
 void pk_kl_categorical_naive(float *kl, float *dlogits, const float *logits,
