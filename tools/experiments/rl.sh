@@ -30,6 +30,8 @@
 #                tools/experiments/summarise.py makes the tables with paired
 #                bootstrap intervals
 # ABLATIONS=0 skips the single-seed estimators, Figure 2 and the T = 0.5 runs.
+# SEEDS: the pretraining seeds (default "1 2 3"; e.g. SEEDS=1 for a quick
+# confirmation of seed 1's rows).
 # PRORL_BIN: a prorl binary to use instead of building .build/release/prorl
 # (a copy keeps a long run safe from rebuilds).
 # Threads: each job runs on one core; JOBS jobs run at once (default 2). Every
@@ -43,6 +45,7 @@ PROMPTS=${4:-64}
 JOBS=${JOBS:-2}
 MINUTES=${MINUTES:-14}  # every RL run stops by this wall-clock budget (one core)
 ABLATIONS=${ABLATIONS:-1}  # 0: only the pretrained policy, ProRL and the reference preset
+SEEDS=${SEEDS:-1 2 3}
 case $DATASET in
   ml100k) INTER=${PRORL_DATA_DIR:-../shared/data}/ml-100k/ml-100k.inter; ITEM=${INTER%.inter}.item; WORLD=() ;;
   synthetic) INTER=Data/synthetic/synthetic.inter; ITEM=Data/synthetic/synthetic.item; WORLD=(--world Data/synthetic) ;;
@@ -74,7 +77,7 @@ wait_all() { wait; running=0; }
     --out "$OUT/simulator-b" --seed 77 --hidden 96 --layers 3 --threads 1
 wait_all
 
-for s in 1 2 3; do
+for s in $SEEDS; do
   [ -f "$OUT/pretrain-s$s/policy-sft.safetensors" ] || job "$OUT/pretrain-s$s.log" $P pretrain --tasks "$T" \
       --out "$OUT/pretrain-s$s" --epochs 8 --seed $((2023 + s)) --select ioi --simulator "$SIM" --threads 1
 done
@@ -89,7 +92,7 @@ rl() {
   job "$dir.log" $P train --run "$dir" --tasks "$T" --simulator "$SIM" --policy "$OUT/pretrain-s$seed/policy-sft.safetensors" \
       --steps "$STEPS" --prompts-per-step "$PROMPTS" --evaluate-every 50 --time-limit "$MINUTES" --seed $((2024 + seed)) --threads 1 "${WORLD[@]}" "$@"
 }
-for s in 1 2 3; do
+for s in $SEEDS; do
   rl "prorl-s$s" $s --algo prorl
   rl "reference-s$s" $s --algo prorl --preset reference
   if [ "$ABLATIONS" = 1 ]; then rl "prorl-t0.5-s$s" $s --algo prorl --temperature 0.5; fi
@@ -105,7 +108,7 @@ wait_all
 
 # evaluation: every policy, both splits, both simulators
 policies=()
-for s in 1 2 3; do
+for s in $SEEDS; do
   policies+=(--policy "pretrained-s$s=$OUT/pretrain-s$s/policy-sft.safetensors")
   for name in prorl reference prorl-t0.5; do
     [ -f "$OUT/$name-s$s/policy.safetensors" ] || continue
