@@ -115,8 +115,7 @@ struct RecordedPassTests {
         let (reusing, p1) = try trainer(reuse: true)
         let initial = p1.model.store.allValues.toArray()
         // one micro-batch's recording fits the first step, both the others
-        let perRow = 2 * (3 * 16 + 4 * 16 + 32 + 3) + 2 * 16 + 1 + p1.model.config.vocabulary
-        reusing.recordingBudget = Double(perRow * 8 * p1.decoderLength(maxItems: 3) * 4) * 1.5
+        reusing.recordingBudget = 1.5 * DecoderRecording.bytes(p1.model.config, maxRows: 8, maxSteps: p1.decoderLength(maxItems: 3))
         for step in 1...3 {
             if step == 2 { reusing.recordingBudget = .infinity }
             let a = try recomputing.runStep(), b = try reusing.runStep()

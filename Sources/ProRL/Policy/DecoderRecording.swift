@@ -46,6 +46,19 @@ public final class DecoderRecording: @unchecked Sendable {
         rowOf = [Int32](repeating: -1, count: n)
     }
 
+    /// Floats recorded per decoded row: per layer three residual-stream
+    /// rows, three reciprocal RMS, q/k/v, the cross queries and the
+    /// feed-forward activations; then the final norm's input, RMS and
+    /// output, and the logits.
+    public static func floatsPerRow(_ c: T5Config) -> Int {
+        c.decoderLayers * (3 * c.modelWidth + 3 + 3 * c.inner + c.inner + c.ffWidth) + 2 * c.modelWidth + 1 + c.vocabulary
+    }
+
+    /// Bytes a recording of this capacity takes when every row is decoded.
+    public static func bytes(_ c: T5Config, maxRows: Int, maxSteps: Int) -> Double {
+        Double(floatsPerRow(c)) * Double(maxRows * maxSteps) * 4
+    }
+
     /// Forgets every row (a new batch is being decoded).
     public func reset() {
         rows = 0

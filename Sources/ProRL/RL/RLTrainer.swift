@@ -245,13 +245,11 @@ public final class RLTrainer {
     /// Recordings for the first of `microBatches` micro-batches, as many as
     /// ``recordingBudget`` allows (none when ``reusesSamplerActivations``
     /// is off); made on first use and kept.
-    private func recordings(microBatches: Int) -> [DecoderRecording?] {
+    private func recordings(microBatches: Int) -> [DecoderRecording] {
         guard reusesSamplerActivations else { return [] }
         let decoder = decoding.decoder
         let c = policy.model.config
-        let perRow = c.decoderLayers * (3 * c.modelWidth + 4 * c.inner + c.ffWidth + 3) + 2 * c.modelWidth + 1 + c.vocabulary
-        let bytes = Double(perRow * decoder.maxRows * decoder.maxSteps) * 4
-        let fit = recordingBudget / max(bytes, 1)
+        let fit = recordingBudget / DecoderRecording.bytes(c, maxRows: decoder.maxRows, maxSteps: decoder.maxSteps)
         let wanted = fit >= Double(microBatches) ? microBatches : fit >= 1 ? Int(fit) : 0
         while recordingPool.count < wanted {
             recordingPool.append(DecoderRecording(config: c, maxRows: decoder.maxRows, maxSteps: decoder.maxSteps))
@@ -270,7 +268,7 @@ public final class RLTrainer {
     /// of `encoder` is). Micro-batch k records its decoder activations into
     /// `recordings[k]` where there is one.
     public func sampleRollouts(encoder: [[Int32]], stream: UInt64, firstPrompt: Int = 0,
-                               recordings: [DecoderRecording?] = []) -> [Rollout] {
+                               recordings: [DecoderRecording] = []) -> [Rollout] {
         let G = settings.rollouts
         var out: [Rollout] = []
         out.reserveCapacity(encoder.count * G)
