@@ -18,12 +18,16 @@ struct RecordedPassTests {
         }, seed: seed)
     }
 
+    /// The encoder tokens of three seeded tasks.
+    static func prompts(_ policy: Policy) -> [[Int32]] {
+        RLObjectiveTests.tasks(3, items: 9).map { policy.encoderTokens(history: $0.history, target: $0.target) }
+    }
+
     @Test("a pass from sampling's recording equals the recomputed pass: log-probs, entropy, parameter gradients; and it recomputes nothing it was given")
     func recordedPassEqualsRecomputed() throws {
         let policy = try Self.policy()
         let c = policy.model.config
-        let tasks = RLObjectiveTests.tasks(3, items: 9)
-        let prompts = tasks.map { policy.encoderTokens(history: $0.history, target: $0.target) }
+        let prompts = Self.prompts(policy)
         let G = 4, rows = prompts.count * G, maxSteps = policy.decoderLength(maxItems: 4)
         let encoderLength = prompts.map(\.count).max()!
         let decoder = T5Decoder(model: policy.model, maxPrompts: prompts.count, maxRows: rows, encoderLength: encoderLength,
@@ -79,8 +83,7 @@ struct RecordedPassTests {
     func scoringPassEqualsTrainingPass() throws {
         let policy = try Self.policy()
         let c = policy.model.config
-        let tasks = RLObjectiveTests.tasks(3, items: 9)
-        let prompts = tasks.map { policy.encoderTokens(history: $0.history, target: $0.target) }
+        let prompts = Self.prompts(policy)
         var rng = SeededGenerator(seed: 2)
         let targets = (0..<6).map { _ in (0..<(1 + Int(rng.below(4)))).flatMap { _ in policy.tokenizer.tokens(of: Int32(1 + rng.below(9))) } + [c.eosToken] }
         let batch = PolicyBatch(encoder: prompts, targets: targets, group: 2, startToken: c.decoderStartToken)
