@@ -272,11 +272,9 @@ public final class RLTrainer {
         let G = settings.rollouts
         var out: [Rollout] = []
         out.reserveCapacity(encoder.count * G)
-        let m = min(settings.microBatchPrompts, settings.promptsPerStep)
-        for (k, start) in stride(from: 0, to: encoder.count, by: m).enumerated() {
-            let end = min(start + m, encoder.count)
-            let sampled = decoding.sample(prompts: Array(encoder[start..<end]), samplesPerPrompt: G, options: settings.decoding,
-                                          stream: stream, rowOffset: (firstPrompt + start) * G,
+        for (k, m) in microBatches(encoder.count).enumerated() {
+            let sampled = decoding.sample(prompts: Array(encoder[m]), samplesPerPrompt: G, options: settings.decoding,
+                                          stream: stream, rowOffset: (firstPrompt + m.lowerBound) * G,
                                           recording: k < recordings.count ? recordings[k] : nil)
             out += sampled.map { Rollout(tokens: $0.tokens, tokenizer: policy.tokenizer, maxItems: settings.maxItems) }
         }
@@ -380,7 +378,9 @@ public final class RLTrainer {
 
         // 1. rollouts (this rank's prompts), recording what the decoder
         //    computed for the loss pass
-        let recordings = recordings(microBatches: microBatches(mine.count).count)
+        let batches = microBatches(mine.count)
+        let recordings = recordings(microBatches: batches.count)
+        func recording(_ k: Int) -> DecoderRecording? { k < recordings.count ? recordings[k] : nil }
         let local = sampleRollouts(encoder: encoder, stream: UInt64(step), firstPrompt: mine.lowerBound, recordings: recordings)
         recordedMicroBatches = recordings.count
         timer.lap("generate")
@@ -406,11 +406,11 @@ public final class RLTrainer {
         let n = Double(max(rollouts.filter { $0.length > 0 }.count, 1))
         policy.model.store.zeroGrads()
         var localParts: [RLLossParts] = []
-        for (k, m) in microBatches(mine.count).enumerated() {
+        for (k, m) in batches.enumerated() {
             let rows = ((mine.lowerBound + m.lowerBound) * G)..<((mine.lowerBound + m.upperBound) * G)
             localParts += lossParts(RLLossInput(encoder: Array(encoder[m]), rollouts: Array(rollouts[rows]),
                                                 advantages: Array(advantages[rows]), normaliser: n,
-                                                recording: k < recordings.count ? recordings[k] : nil), backward: true)
+                                                recording: recording(k)), backward: true)
         }
         let parts = try gatheredSum(localParts)
         timer.lap("loss_passes")
