@@ -32,26 +32,32 @@ public final class DecoderRecording: @unchecked Sendable {
         config = c
         self.maxRows = maxRows
         self.maxSteps = maxSteps
-        let n = maxRows * maxSteps, C = c.modelWidth, I = c.inner
-        func buffer(_ cols: Int) -> FloatBuffer { FloatBuffer(count: n * cols, zeroed: false) }
+        let n = maxRows * maxSteps
+        func buffers(_ columns: [Int]) -> [FloatBuffer] { columns.map { FloatBuffer(count: n * $0, zeroed: false) } }
         layers = (0..<c.decoderLayers).map { _ in
-            Layer(y: buffer(C), rstd0: buffer(1), qkv: buffer(3 * I), y1: buffer(C), rstd1: buffer(1), qc: buffer(I),
-                  y2: buffer(C), rstd2: buffer(1), fd: buffer(c.ffWidth))
+            let b = buffers(Self.layerColumns(c))
+            return Layer(y: b[0], rstd0: b[1], qkv: b[2], y1: b[3], rstd1: b[4], qc: b[5], y2: b[6], rstd2: b[7], fd: b[8])
         }
-        finalIn = buffer(C)
-        finalRstd = buffer(1)
-        out = buffer(C)
-        logits = buffer(c.vocabulary)
+        let f = buffers(Self.finalColumns(c))
+        (finalIn, finalRstd, out, logits) = (f[0], f[1], f[2], f[3])
         inputs = Int32Buffer(capacity: n)
         rowOf = [Int32](repeating: -1, count: n)
     }
 
-    /// Floats recorded per decoded row: per layer three residual-stream
-    /// rows, three reciprocal RMS, q/k/v, the cross queries and the
-    /// feed-forward activations; then the final norm's input, RMS and
-    /// output, and the logits.
+    /// Columns of a ``Layer``'s buffers, in its order: three residual-stream
+    /// rows and their norms' reciprocal RMS, q/k/v, the cross queries and
+    /// the feed-forward activations.
+    static func layerColumns(_ c: T5Config) -> [Int] {
+        let C = c.modelWidth, I = c.inner
+        return [C, 1, 3 * I, C, 1, I, C, 1, c.ffWidth]
+    }
+
+    /// Columns of the final norm's input, reciprocal RMS and output, and of the logits.
+    static func finalColumns(_ c: T5Config) -> [Int] { [c.modelWidth, 1, c.modelWidth, c.vocabulary] }
+
+    /// Floats recorded per decoded row.
     public static func floatsPerRow(_ c: T5Config) -> Int {
-        c.decoderLayers * (3 * c.modelWidth + 3 + 3 * c.inner + c.inner + c.ffWidth) + 2 * c.modelWidth + 1 + c.vocabulary
+        c.decoderLayers * layerColumns(c).reduce(0, +) + finalColumns(c).reduce(0, +)
     }
 
     /// Bytes a recording of this capacity takes when every row is decoded.
