@@ -43,7 +43,8 @@ static int attn_query_len(const pk_attention_desc *d, int b) {
 }
 
 /* dbias[h,i,:] += Σ_b dscores[b,h,i,:] in batch order (rows past a
- * query length hold nothing). */
+ * query length hold nothing; causal rows nothing past key i, so those
+ * zeros are not added). */
 static void reduce_dbias(float *dbias, const float *ds,
                          const pk_attention_desc *d) {
     const int H = d->H, Tq = d->Tq, Tk = d->Tk;
@@ -52,11 +53,12 @@ static void reduce_dbias(float *dbias, const float *ds,
     for (int hi = 0; hi < H * Tq; hi++) {
         int h = hi / Tq, i = hi % Tq;
         float *dst = dbias + ((size_t)h * Tq + i) * Tk;
+        const int visible = d->causal ? PK_MIN(i + 1, Tk) : Tk;
         for (int b = 0; b < d->B; b++) {
             if (i >= attn_query_len(d, b)) continue;
             int ld;
             const float *src = ds + pk_attn_probs_at(d, b, h, &ld) + (size_t)i * ld;
-            for (int j = 0; j < Tk; j++) dst[j] += src[j];
+            for (int j = 0; j < visible; j++) dst[j] += src[j];
         }
     }
 }
