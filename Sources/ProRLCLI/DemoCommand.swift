@@ -16,7 +16,7 @@ struct DemoCommand: ParsableCommand {
 
     @Option(help: "Directory of the synthetic world (synthetic.inter, synthetic.item, world.json).") var data = "Data/synthetic"
     @Option(help: "Output directory (must not hold anything yet).") var out = "runs/demo"
-    @Option(help: "RL steps per algorithm.") var steps = 150
+    @Option(help: "RL steps per algorithm.") var steps = 300
     @Option(help: "RL prompts per step.") var promptsPerStep = 16
     @Option(help: "Pretraining epochs.") var pretrainEpochs = 15
     @Option(help: "Added to the pretraining and RL seeds (the tasks and the simulator stay): another seed of the same experiment.")
