@@ -4,7 +4,7 @@
 # window, two rounds; JSON lines with "side" = engine-fp32 | engine-bf16 | peer.
 #
 #   tools/bench/precision_side_by_side.sh .build/release/prorl > sbs.jsonl            # all four workloads (≈ 5 min)
-#   PROMPTS=64 REPS=3 tools/bench/precision_side_by_side.sh .build/release/prorl rl   # the RL step at 64 × 16 (≈ 5 min)
+#   PROMPTS=64 REPS=3 tools/bench/precision_side_by_side.sh .build/release/prorl rl   # the RL step at 64 × 16 (≈ 7 min)
 #
 # WORKLOADS (after the binary): any of rl pretrain sample simulator (default:
 # all). PROMPTS: prompts of the RL step, both sides (default: each side's
@@ -23,15 +23,15 @@ declare -A SCRIPT=([rl]=bench_rl_step.py [pretrain]=bench_pretrain.py [sample]=b
 for round in 1 2; do
   for w in $WORKLOADS; do
     p=${SCRIPT[$w]:?unknown workload $w (rl, pretrain, sample, simulator)}
-    engine_flags=() peer_flags=()
-    if [ "$w" = rl ] && [ -n "${PROMPTS:-}" ]; then engine_flags=(--prompts "$PROMPTS"); peer_flags=(--prompts "$PROMPTS"); fi
+    prompts=()  # the same flag on both sides
+    if [ "$w" = rl ] && [ -n "${PROMPTS:-}" ]; then prompts=(--prompts "$PROMPTS"); fi
     for prec in fp32 bf16; do
       echo "=== round $round $w engine $prec $(date +%T)" >&2
-      "$BIN" bench "$w" --repetitions "$REPS" --precision "$prec" "${engine_flags[@]}" \
+      "$BIN" bench "$w" --repetitions "$REPS" --precision "$prec" "${prompts[@]}" \
         | sed "s/^{/{\"side\":\"engine-$prec\",\"round\":$round,/"
     done
     echo "=== round $round $w peer $(date +%T)" >&2
-    (cd "$PEERS" && "${TUNED[@]}" BENCH_REPEATS="$REPS" "${WARMUP[@]}" "$PY" "$p" "${peer_flags[@]}" 2>/dev/null) \
+    (cd "$PEERS" && "${TUNED[@]}" BENCH_REPEATS="$REPS" "${WARMUP[@]}" "$PY" "$p" "${prompts[@]}" 2>/dev/null) \
       | grep '^{' | sed "s/^{/{\"side\":\"peer\",\"round\":$round,/"
   done
 done
