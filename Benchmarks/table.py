@@ -7,7 +7,7 @@ import json
 import sys
 
 rows = [json.loads(l) for l in sys.stdin if l.startswith("{")]
-ceil = {r["kernel"]: r for r in rows if r["kernel"] in ("fma_peak", "stream_copy")}
+ceil = {r["kernel"]: r for r in rows if r["kernel"] in ("fma_peak", "bf16_peak", "stream_copy")}
 for k, r in ceil.items():
     unit = "GFLOP/s" if "gflops" in r else "GB/s"
     print(f"- {k}: {r.get('gflops', r.get('gbps'))} {unit} ({r['threads']} threads)")
